@@ -1,0 +1,85 @@
+# genesys.tokens — development build. `make test` and `make demo` are all a
+# newcomer on Debian needs: both install missing packages first (make deps).
+
+LUA_VERSION ?= 5.4
+LUA         ?= lua$(LUA_VERSION)
+LUA_INCDIR  ?= /usr/include/lua$(LUA_VERSION)
+PREFIX      ?= /usr/local
+LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_SHAREDIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR      ?= $(PREFIX)/bin
+BUSTED      ?= /usr/bin/busted
+
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+
+CFLAGS  ?= -O2 -g
+WARN    := -std=c99 -Wall -Wextra -Werror -pedantic
+ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CURL_CFLAGS)
+LIBFLAG ?= -shared
+
+BUILD   := build/$(LUA_VERSION)
+MODULE  := $(BUILD)/genesys/tokens/core.so
+SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_client.c src/lua_core.c
+OBJECTS := $(SOURCES:src/%.c=$(BUILD)/obj/%.o)
+HEADERS := $(wildcard src/*.h)
+
+LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
+LUA_CPATH_BUILD := ./$(BUILD)/?.so
+
+.PHONY: all deps test lint spec demo install uninstall valgrind clean print
+
+all: $(MODULE)
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(MODULE): $(OBJECTS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(OBJECTS) $(CURL_LIBS) $(LDFLAGS)
+
+deps:
+	@sh tools/deps.sh
+
+lint:
+	luacheck --quiet lua spec examples
+
+spec: $(MODULE)
+	$(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
+
+test: deps
+	$(MAKE) all
+	$(MAKE) lint
+	$(MAKE) spec
+
+# The specs under valgrind's memcheck: any error or definite leak fails.
+valgrind: deps all
+	valgrind --quiet --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	  --suppressions=spec/support/valgrind.supp \
+	  $(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
+
+demo: deps
+	$(MAKE) all
+	LUA_PATH='$(LUA_PATH_BUILD);;' LUA_CPATH='$(LUA_CPATH_BUILD);;' \
+	  $(LUA) spec/support/with-fake.lua \
+	  '$(LUA) examples/whoami.lua && $(LUA) examples/revoke_user.lua "$$DEMO_USER_ID" "$$DEMO_USER_TOKEN"'
+
+install: $(MODULE)
+	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens
+	install -m 0755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens/core.so
+	install -m 0644 lua/genesys/tokens.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua
+	install -m 0644 lua/genesys/tokens/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/
+
+uninstall:
+	rm -rf $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens
+	rm -f $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua
+
+print:
+	@echo LUA_VERSION=$(LUA_VERSION) LUA=$(LUA) LUA_INCDIR=$(LUA_INCDIR)
+	@echo CURL_CFLAGS=$(CURL_CFLAGS) CURL_LIBS=$(CURL_LIBS)
+	@echo MODULE=$(MODULE) LUA_LIBDIR=$(LUA_LIBDIR) LUA_SHAREDIR=$(LUA_SHAREDIR)
+
+clean:
+	rm -rf build

@@ -1,0 +1,102 @@
+-- The error value every call returns as its second result: a table with
+-- kind, status, code, message, correlation_id and retry_after, printing as
+-- one line. Never holds an access token or a client secret.
+local json = require "genesys.tokens.json"
+
+local errors = {}
+
+local Error = {}
+Error.__index = Error
+
+-- One line, printable: a server's message cannot break a log line.
+local function one_line(s)
+  return (tostring(s):gsub("[%c]+", " "))
+end
+
+function Error.__tostring(e)
+  local parts = { "genesys.tokens: " .. e.kind }
+  if e.status then parts[#parts + 1] = tostring(e.status) end
+  if e.code then parts[#parts + 1] = e.code end
+  local line = table.concat(parts, " ")
+  if e.message then line = line .. ": " .. one_line(e.message) end
+  if e.retry_after then line = line .. " (retry after " .. e.retry_after .. " s)" end
+  if e.correlation_id then line = line .. " [correlation id " .. e.correlation_id .. "]" end
+  return line
+end
+
+function Error.__concat(a, b)
+  return tostring(a) .. tostring(b)
+end
+
+--- True when `value` is one of our error objects.
+function errors.is(value)
+  return getmetatable(value) == Error
+end
+
+-- Removes every secret in `secrets` (a list of strings) from `text`.
+local function redact(text, secrets)
+  if type(text) ~= "string" or not secrets then return text end
+  for _, secret in ipairs(secrets) do
+    if #secret > 0 then
+      local from = 1
+      repeat
+        local i, j = text:find(secret, from, true)
+        if i then
+          text = text:sub(1, i - 1) .. "[REDACTED]" .. text:sub(j + 1)
+          from = i + #"[REDACTED]"
+        end
+      until not i
+    end
+  end
+  return text
+end
+errors.redact = redact
+
+--- A new error from its fields; `secrets` are scrubbed from the message.
+function errors.new(fields, secrets)
+  local e = {
+    kind = fields.kind,
+    status = fields.status,
+    code = fields.code,
+    message = redact(fields.message, secrets),
+    correlation_id = fields.correlation_id,
+    retry_after = fields.retry_after,
+  }
+  return setmetatable(e, Error)
+end
+
+--- The error for a transport failure: the core's kind, code and message.
+function errors.from_failure(kind, code, message, secrets)
+  return errors.new({ kind = kind, code = code, message = message }, secrets)
+end
+
+--- The error for an HTTP response that is not a success: the platform's
+-- ErrorBody when the body is one, the status alone otherwise.
+function errors.from_response(res, secrets)
+  local body = res.body ~= "" and json.decode_object(res.body) or nil
+  local fields = {
+    kind = "http",
+    status = res.status,
+    correlation_id = res.correlation_id,
+    retry_after = res.retry_after,
+  }
+  if body then
+    if type(body.code) == "string" then fields.code = one_line(body.code) end
+    if type(body.message) == "string" then fields.message = body.message end
+    if type(body.contextId) == "string" and body.contextId ~= "" then
+      fields.correlation_id = one_line(body.contextId)
+    end
+  end
+  if not fields.message then
+    if res.status >= 300 and res.status < 400 then
+      fields.message = "redirect not followed"
+    elseif res.body == "" then
+      fields.message = "empty response body"
+    else
+      fields.message = "response body is not a platform error"
+    end
+  end
+  return errors.new(fields, secrets)
+end
+
+return errors

@@ -1,0 +1,65 @@
+local errors = require "genesys.tokens.errors"
+
+describe("errors", function()
+  it("prints as one line with kind, status, code, message, retry and correlation id", function()
+    local e = errors.new { kind = "http", status = 429, code = "too.many.requests.retry.after",
+      message = "Rate limit\r\nexceeded", retry_after = 3, correlation_id = "c-1" }
+    local s = tostring(e)
+    assert.equal("genesys.tokens: http 429 too.many.requests.retry.after: Rate limit exceeded"
+      .. " (retry after 3 s) [correlation id c-1]", s)
+    assert.not_matches("[\r\n]", s)
+  end)
+
+  it("concatenates on either side", function()
+    local e = errors.new { kind = "timeout", message = "slow" }
+    assert.equal("x: genesys.tokens: timeout: slow", "x: " .. e)
+    assert.equal("genesys.tokens: timeout: slow!", e .. "!")
+  end)
+
+  it("is recognised by errors.is", function()
+    assert.is_true(errors.is(errors.new { kind = "network" }))
+    assert.is_false(errors.is({ kind = "network" }))
+    assert.is_false(errors.is("network"))
+  end)
+
+  it("scrubs every secret from the message", function()
+    local e = errors.new({ kind = "http", message = "token tok-abc and tok-abc, secret s3" },
+      { "tok-abc", "s3", "" })
+    assert.equal("token [REDACTED] and [REDACTED], secret [REDACTED]", e.message)
+    assert.not_matches("tok%-abc", tostring(e))
+  end)
+
+  describe("from_response", function()
+    it("reads the platform ErrorBody", function()
+      local e = errors.from_response({ status = 404, correlation_id = "hdr", body =
+        '{"message":"Not here","code":"not.found","status":404,"contextId":"ctx","details":[],"errors":[]}' })
+      assert.equal("http", e.kind)
+      assert.equal(404, e.status)
+      assert.equal("not.found", e.code)
+      assert.equal("Not here", e.message)
+      assert.equal("ctx", e.correlation_id)
+    end)
+
+    it("falls back to the correlation header and keeps Retry-After", function()
+      local e = errors.from_response({ status = 429, correlation_id = "hdr", retry_after = 7,
+        body = '{"code":"too.many.requests.retry.after","message":"m"}' })
+      assert.equal("hdr", e.correlation_id)
+      assert.equal(7, e.retry_after)
+    end)
+
+    it("says what it got when the body is no ErrorBody", function()
+      assert.equal("response body is not a platform error",
+        errors.from_response({ status = 502, body = "<html>bad gateway</html>" }).message)
+      assert.equal("empty response body", errors.from_response({ status = 500, body = "" }).message)
+      assert.equal("redirect not followed", errors.from_response({ status = 302, body = "" }).message)
+      local e = errors.from_response({ status = 500, body = '{"code":5,"message":{}}' })
+      assert.is_nil(e.code)
+      assert.equal("response body is not a platform error", e.message)
+    end)
+
+    it("scrubs the token even if the server echoes it", function()
+      local e = errors.from_response({ status = 401, body = '{"message":"bad token tok-1"}' }, { "tok-1" })
+      assert.not_matches("tok%-1", tostring(e))
+    end)
+  end)
+end)

@@ -1,0 +1,73 @@
+/* The C core: one client object per configuration, holding one libcurl easy
+ * handle (so connections stay alive across calls) and the buffers that
+ * receive responses. No Lua here: the binding lives in lua_core.c. */
+#ifndef GT_CLIENT_H
+#define GT_CLIENT_H
+
+#include <stddef.h>
+
+#include "gt_headers.h"
+
+#define GT_VERSION "0.1.0"
+#define GT_MESSAGE_MAX 320
+
+typedef struct gt_options {
+  const char *base_url;       /* scheme://host[:port][/prefix]; required */
+  const char *user_agent;     /* product token put before ours; may be NULL */
+  const char *ca_file;        /* PEM bundle to trust instead of the system's */
+  const char *proxy;          /* NULL: libcurl's *_proxy environment applies */
+  long timeout_ms;            /* whole transfer; 0 = no limit */
+  long connect_timeout_ms;    /* 0 = libcurl's default */
+  size_t max_body;            /* the largest response body accepted */
+  const char *const *headers; /* extra "Name: value" lines for every request */
+  size_t header_count;
+} gt_options;
+
+/* How a request ended. GT_DONE means an HTTP response arrived, whatever its
+ * status; the others are failures before or during the transfer. */
+typedef enum gt_outcome {
+  GT_DONE = 0,
+  GT_FAIL_ARGUMENT,  /* a bad user id or token: nothing was sent */
+  GT_FAIL_TIMEOUT,
+  GT_FAIL_NETWORK,
+  GT_FAIL_TLS,
+  GT_FAIL_TOO_LARGE, /* the body exceeded max_body: the transfer was cut */
+  GT_FAIL_NOMEM
+} gt_outcome;
+
+typedef struct gt_result {
+  gt_outcome outcome;
+  long status;            /* HTTP status when outcome == GT_DONE */
+  const char *body;       /* owned by the client; valid until its next call */
+  size_t body_len;
+  gt_meta meta;           /* correlation id, Retry-After, rate-limit headers */
+  const char *code;       /* failures: a libcurl code name or "invalid_argument" */
+  char message[GT_MESSAGE_MAX];
+} gt_result;
+
+typedef struct gt_client gt_client;
+
+/* Returns NULL (and a reason in err) when libcurl cannot be set up. */
+gt_client *gt_client_new(const gt_options *opts, char *err, size_t err_size);
+void gt_client_free(gt_client *c);
+
+/* The Tokens calls. Each fills *res and returns res->outcome. */
+gt_outcome gt_get_token_info(gt_client *c, const char *token, size_t token_len,
+                             int preserve_idle_ttl, gt_result *res);
+gt_outcome gt_revoke_own_token(gt_client *c, const char *token, size_t token_len,
+                               gt_result *res);
+gt_outcome gt_revoke_user_tokens(gt_client *c, const char *token, size_t token_len,
+                                 const char *user_id, size_t user_id_len,
+                                 gt_result *res);
+
+/* The outcome's name in the Lua error model ("timeout", "network", ...). */
+const char *gt_outcome_kind(gt_outcome o);
+
+/* Writes "genesys-tokens/<version> libcurl/<version>" into buf. */
+void gt_library_agent(char *buf, size_t size);
+
+/* libcurl's process-wide initialisation, done once (it is not thread-safe:
+ * call it before starting threads that use this library). 0 on success. */
+int gt_global_init(void);
+
+#endif

@@ -1,0 +1,105 @@
+#include "gt_headers.h"
+
+#include <string.h>
+
+/* Large enough for any real count or delay, far from overflow. */
+#define GT_COUNT_CAP 1000000000000LL
+
+void gt_meta_clear(gt_meta *m) {
+  m->content_length = -1;
+  m->retry_after = -1;
+  m->ratelimit_count = -1;
+  m->ratelimit_allowed = -1;
+  m->ratelimit_reset = -1;
+  m->correlation_id[0] = '\0';
+  m->retry_after_raw[0] = '\0';
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+long long gt_parse_count(const char *s, size_t len) {
+  size_t i = 0;
+  long long v = 0;
+  int digits = 0;
+  while (i < len && is_blank(s[i]))
+    i++;
+  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+    digits = 1;
+    if (v < GT_COUNT_CAP)
+      v = v * 10 + (s[i] - '0');
+  }
+  while (i < len && is_blank(s[i]))
+    i++;
+  if (!digits || i != len)
+    return -1;
+  return v > GT_COUNT_CAP ? GT_COUNT_CAP : v;
+}
+
+static int name_is(const char *name, size_t len, const char *want) {
+  size_t i;
+  if (len != strlen(want))
+    return 0;
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != want[i])
+      return 0;
+  }
+  return 1;
+}
+
+/* Copies a header value into a fixed field, keeping visible ASCII only so
+ * that nothing a server sends can forge a line in a log or an error. */
+static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
+  size_t i, n = 0;
+  for (i = 0; i < len && n + 1 < size; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c > 0x20 && c < 0x7f)
+      dst[n++] = (char)c;
+    else if (c == ' ' && n > 0)
+      dst[n++] = ' ';
+  }
+  while (n > 0 && dst[n - 1] == ' ')
+    n--;
+  dst[n] = '\0';
+}
+
+void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
+  const char *colon, *value;
+  size_t name_len, value_len;
+
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+    len--;
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    gt_meta_clear(m);
+    return;
+  }
+  colon = memchr(line, ':', len);
+  if (colon == NULL)
+    return;
+  name_len = (size_t)(colon - line);
+  value = colon + 1;
+  value_len = len - name_len - 1;
+  while (value_len > 0 && is_blank(*value)) {
+    value++;
+    value_len--;
+  }
+  while (value_len > 0 && is_blank(value[value_len - 1]))
+    value_len--;
+
+  if (name_is(line, name_len, "inin-correlation-id")) {
+    copy_visible(m->correlation_id, sizeof m->correlation_id, value, value_len);
+  } else if (name_is(line, name_len, "retry-after")) {
+    copy_visible(m->retry_after_raw, sizeof m->retry_after_raw, value, value_len);
+    m->retry_after = gt_parse_count(value, value_len);
+  } else if (name_is(line, name_len, "content-length")) {
+    m->content_length = gt_parse_count(value, value_len);
+  } else if (name_is(line, name_len, "inin-ratelimit-count")) {
+    m->ratelimit_count = gt_parse_count(value, value_len);
+  } else if (name_is(line, name_len, "inin-ratelimit-allowed")) {
+    m->ratelimit_allowed = gt_parse_count(value, value_len);
+  } else if (name_is(line, name_len, "inin-ratelimit-reset")) {
+    m->ratelimit_reset = gt_parse_count(value, value_len);
+  }
+}

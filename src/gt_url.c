@@ -1,0 +1,75 @@
+#include "gt_url.h"
+
+#include <string.h>
+
+static int same_ascii_nocase(const char *s, size_t len, const char *word) {
+  size_t i;
+  if (len != strlen(word))
+    return 0;
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != word[i])
+      return 0;
+  }
+  return 1;
+}
+
+const char *gt_user_id_problem(const char *id, size_t len) {
+  size_t i;
+  if (len == 0)
+    return "user id is empty";
+  if (len > GT_USER_ID_MAX)
+    return "user id is too long";
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)id[i];
+    if (c < 0x20 || c == 0x7f)
+      return "user id contains a control character";
+  }
+  if (same_ascii_nocase(id, len, "me") || same_ascii_nocase(id, len, "timeout"))
+    return "user id names another route of the Tokens API";
+  if ((len == 1 && id[0] == '.') || (len == 2 && id[0] == '.' && id[1] == '.'))
+    return "user id is a relative path segment";
+  return NULL;
+}
+
+const char *gt_token_problem(const char *token, size_t len) {
+  size_t i;
+  if (len == 0)
+    return "access token is empty";
+  if (len > GT_TOKEN_MAX)
+    return "access token is too long";
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)token[i];
+    if (c <= 0x20 || c >= 0x7f)
+      return "access token contains a byte that is not visible ASCII";
+  }
+  return NULL;
+}
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int gt_append_segment(gt_buffer *dst, const char *src, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)src[i];
+    int rc;
+    if (unreserved(c)) {
+      rc = gt_buffer_append(dst, (const char *)&src[i], 1);
+    } else {
+      char esc[3];
+      esc[0] = '%';
+      esc[1] = hex[c >> 4];
+      esc[2] = hex[c & 15];
+      rc = gt_buffer_append(dst, esc, 3);
+    }
+    if (rc != GT_BUFFER_OK)
+      return rc;
+  }
+  return GT_BUFFER_OK;
+}

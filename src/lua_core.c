@@ -1,0 +1,299 @@
+/* The Lua binding of the C core: `require "genesys.tokens.core"`.
+ *
+ * One userdata per client, created (with its __gc armed) before the C
+ * client exists, so nothing leaks if anything after that raises. libcurl
+ * runs to completion inside gt_* calls; only then does this file touch the
+ * Lua stack, so no Lua error ever unwinds through libcurl. Written against
+ * the API common to Lua 5.1-5.4 and LuaJIT, so no compat shim is needed. */
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "gt_client.h"
+#include "gt_url.h"
+
+#define CLIENT_MT "genesys.tokens.core.client"
+
+#if defined(__GNUC__)
+#define GT_EXPORT __attribute__((visibility("default")))
+#else
+#define GT_EXPORT
+#endif
+
+typedef struct client_box {
+  gt_client *client; /* NULL once closed */
+} client_box;
+
+static client_box *check_box(lua_State *L) {
+  return (client_box *)luaL_checkudata(L, 1, CLIENT_MT);
+}
+
+static gt_client *check_open(lua_State *L) {
+  client_box *box = check_box(L);
+  if (box->client == NULL)
+    luaL_error(L, "attempt to use a closed genesys.tokens client");
+  return box->client;
+}
+
+/* An optional string field of the options table; NULL when absent. The
+ * pointer stays valid while the options table (argument 1) holds it. */
+static const char *opt_string(lua_State *L, const char *name) {
+  const char *s = NULL;
+  lua_getfield(L, 1, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "option '%s' must be a string", name);
+    s = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+static lua_Number opt_number(lua_State *L, const char *name, lua_Number dflt,
+                             lua_Number max) {
+  lua_Number v = dflt;
+  lua_getfield(L, 1, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "option '%s' must be a number", name);
+    v = lua_tonumber(L, -1);
+    if (!(v >= 0 && v <= max)) /* also refuses NaN */
+      luaL_error(L, "option '%s' is out of range", name);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* core.new{ base_url=, user_agent=, ca_file=, proxy=, timeout_ms=,
+ *           connect_timeout_ms=, max_body=, headers={ "Name: value", ... } } */
+static int core_new(lua_State *L) {
+  gt_options o;
+  client_box *box;
+  const char **lines = NULL;
+  char err[128];
+  size_t n = 0;
+
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&o, 0, sizeof o);
+  o.base_url = opt_string(L, "base_url");
+  if (o.base_url == NULL)
+    luaL_error(L, "option 'base_url' is required");
+  o.user_agent = opt_string(L, "user_agent");
+  o.ca_file = opt_string(L, "ca_file");
+  o.proxy = opt_string(L, "proxy");
+  o.timeout_ms = (long)opt_number(L, "timeout_ms", 0, 86400000.0);
+  o.connect_timeout_ms = (long)opt_number(L, "connect_timeout_ms", 0, 86400000.0);
+  o.max_body = (size_t)opt_number(L, "max_body", 1024 * 1024, 1024.0 * 1024 * 1024);
+
+  lua_getfield(L, 1, "headers");
+  if (!lua_isnil(L, -1)) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    while (n < 1000) { /* count the sequence, bounded */
+      lua_rawgeti(L, -1, (int)n + 1);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        break;
+      }
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "option 'headers' must hold strings");
+      lua_pop(L, 1);
+      n++;
+    }
+    /* A userdata as scratch space: collected even if we raise below. */
+    lines = (const char **)lua_newuserdata(L, (n ? n : 1) * sizeof *lines);
+    for (o.header_count = 0; o.header_count < n; o.header_count++) {
+      lua_rawgeti(L, -2, (int)o.header_count + 1);
+      lines[o.header_count] = lua_tostring(L, -1);
+      lua_pop(L, 1); /* still referenced by the headers table */
+    }
+    o.headers = lines;
+  }
+
+  box = (client_box *)lua_newuserdata(L, sizeof *box);
+  box->client = NULL;
+  luaL_getmetatable(L, CLIENT_MT);
+  lua_setmetatable(L, -2);
+  box->client = gt_client_new(&o, err, sizeof err);
+  if (box->client == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return 1;
+}
+
+static void set_integer(lua_State *L, const char *name, long long v) {
+  if (v >= 0) {
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, name);
+  }
+}
+
+/* A completed exchange becomes a table; a failure becomes
+ * nil, kind, code, message. A bad argument raises. */
+static int push_result(lua_State *L, const gt_result *res) {
+  if (res->outcome == GT_FAIL_ARGUMENT)
+    return luaL_error(L, "%s", res->message);
+  if (res->outcome == GT_FAIL_NOMEM)
+    return luaL_error(L, "not enough memory");
+  if (res->outcome != GT_DONE) {
+    lua_pushnil(L);
+    lua_pushstring(L, gt_outcome_kind(res->outcome));
+    lua_pushstring(L, res->code);
+    lua_pushstring(L, res->message);
+    return 4;
+  }
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, (lua_Integer)res->status);
+  lua_setfield(L, -2, "status");
+  lua_pushlstring(L, res->body, res->body_len);
+  lua_setfield(L, -2, "body");
+  if (res->meta.correlation_id[0]) {
+    lua_pushstring(L, res->meta.correlation_id);
+    lua_setfield(L, -2, "correlation_id");
+  }
+  if (res->meta.retry_after_raw[0]) {
+    lua_pushstring(L, res->meta.retry_after_raw);
+    lua_setfield(L, -2, "retry_after_raw");
+  }
+  set_integer(L, "retry_after", res->meta.retry_after);
+  set_integer(L, "ratelimit_count", res->meta.ratelimit_count);
+  set_integer(L, "ratelimit_allowed", res->meta.ratelimit_allowed);
+  set_integer(L, "ratelimit_reset", res->meta.ratelimit_reset);
+  return 1;
+}
+
+/* client:me(token, preserve_idle_ttl) -> GET /api/v2/tokens/me */
+static int client_me(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  int preserve = lua_toboolean(L, 3);
+  gt_result res;
+  gt_get_token_info(c, token, token_len, preserve, &res);
+  return push_result(L, &res);
+}
+
+/* client:revoke_me(token) -> DELETE /api/v2/tokens/me */
+static int client_revoke_me(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  gt_result res;
+  gt_revoke_own_token(c, token, token_len, &res);
+  return push_result(L, &res);
+}
+
+/* client:revoke(token, user_id) -> DELETE /api/v2/tokens/{userId} */
+static int client_revoke(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len, id_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  const char *id;
+  gt_result res;
+  luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
+  id = lua_tolstring(L, 3, &id_len);
+  gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
+  return push_result(L, &res);
+}
+
+/* close(), __gc and __close: idempotent. */
+static int client_close(lua_State *L) {
+  client_box *box = check_box(L);
+  gt_client_free(box->client);
+  box->client = NULL;
+  return 0;
+}
+
+static int client_closed(lua_State *L) {
+  lua_pushboolean(L, check_box(L)->client == NULL);
+  return 1;
+}
+
+static int client_tostring(lua_State *L) {
+  client_box *box = check_box(L);
+  if (box->client)
+    lua_pushfstring(L, "genesys.tokens.core.client: %p", (void *)box);
+  else
+    lua_pushstring(L, "genesys.tokens.core.client (closed)");
+  return 1;
+}
+
+/* core.user_id_problem(id) / core.token_problem(token): nil when the value
+ * may be sent, else the reason. The Lua layer raises with it at its
+ * caller, so the rules live in one place: gt_url.c. */
+static int core_user_id_problem(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *problem = gt_user_id_problem(s, len);
+  if (problem)
+    lua_pushstring(L, problem);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int core_token_problem(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *problem = gt_token_problem(s, len);
+  if (problem)
+    lua_pushstring(L, problem);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static void set_functions(lua_State *L, const luaL_Reg *f) {
+  for (; f->name; f++) {
+    lua_pushcfunction(L, f->func);
+    lua_setfield(L, -2, f->name);
+  }
+}
+
+GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"me", client_me},
+    {"revoke_me", client_revoke_me},
+    {"revoke", client_revoke},
+    {"close", client_close},
+    {"closed", client_closed},
+    {NULL, NULL}
+  };
+  static const luaL_Reg module[] = {
+    {"new", core_new},
+    {"user_id_problem", core_user_id_problem},
+    {"token_problem", core_token_problem},
+    {NULL, NULL}
+  };
+  char agent[96];
+
+  if (gt_global_init() != 0)
+    return luaL_error(L, "libcurl initialisation failed");
+
+  luaL_newmetatable(L, CLIENT_MT);
+  lua_newtable(L);
+  set_functions(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__close");
+#endif
+  lua_pushcfunction(L, client_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "genesys.tokens.core.client");
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+
+  lua_newtable(L);
+  set_functions(L, module);
+  lua_pushliteral(L, GT_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  gt_library_agent(agent, sizeof agent);
+  lua_pushstring(L, agent);
+  lua_setfield(L, -2, "user_agent");
+  return 1;
+}
