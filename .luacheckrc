@@ -1,0 +1,6 @@
+std = "max"
+max_line_length = 130
+
+files["spec"] = { std = "+busted" }
+-- The fake server runs inside nginx, where ngx is a global.
+files["spec/support/fake"] = { globals = { "ngx" } }

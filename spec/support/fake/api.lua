@@ -1,0 +1,611 @@
+-- Handlers of the fake Genesys Cloud "Tokens" API, run inside nginx with
+-- lua-nginx-module (see nginx.conf.in). Loaded as `require "api"`.
+--
+-- API (Bearer token auth; routes matched on the raw request line):
+--   GET|HEAD|DELETE /api/v2/tokens/me, DELETE /api/v2/tokens/{userId}
+--   (needs oauth:token:delete), GET|PUT /api/v2/tokens/timeout (PUT needs
+--   directory:organization:admin).
+-- Control (plain JSON, not logged): GET /_fake/ping, POST /_fake/reset,
+--   GET /_fake/log, GET /_fake/state, POST /_fake/fault, POST /_fake/tokens.
+-- Fault kinds: status, 429, truncated_json, short_body, html, huge, trickle,
+--   delay, reset, redirect (see apply_fault).
+--
+-- State lives in the shared dict `fake` as one JSON document. The server
+-- runs a single worker and no handler yields between reading and writing the
+-- state, so a plain read-modify-write is atomic enough.
+local cjson = require "cjson"
+local seed = require "seed"
+
+local M = {}
+local conf = {}
+
+local dict = ngx.shared.fake
+
+-- Debian's cjson 2.1.0 cannot encode an empty array (it writes {}), so empty
+-- arrays are marked with this string and patched after encoding.
+local EMPTY = "\1empty-array\1"
+local EMPTY_JSON = '"\\u0001empty%-array\\u0001"'
+
+local function arr(t)
+  if t == nil or t == cjson.null or next(t) == nil then return EMPTY end
+  return t
+end
+
+local function encode(v)
+  return (cjson.encode(v):gsub(EMPTY_JSON, "[]"))
+end
+
+local function uuid()
+  return string.format("%08x-%04x-4%03x-%04x-%06x%06x",
+    math.random(0, 0xffffffff), math.random(0, 0xffff), math.random(0, 0xfff),
+    math.random(0x8000, 0xbfff), math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
+
+-- Percent-decode one path segment. Not ngx.unescape_uri: that one also turns
+-- '+' into a space, which is wrong inside a path.
+local function pct_decode(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return t
+end
+
+---------------------------------------------------------------- state
+
+local function fresh_state()
+  local s = { orgs = {}, users = {}, clients = {}, tokens = {}, timeouts = copy(seed.timeouts) }
+  for _, o in pairs(seed.orgs) do s.orgs[o.id] = copy(o) end
+  for _, u in pairs(seed.users) do s.users[u.id] = copy(u) end
+  for _, c in pairs(seed.clients) do s.clients[c.id] = copy(c) end
+  for tok, t in pairs(seed.tokens) do
+    s.tokens[tok] = copy(t)
+    s.tokens[tok].revoked = false
+  end
+  return s
+end
+
+local function load_state()
+  return cjson.decode(dict:get("state"))
+end
+
+local function save_state(s)
+  assert(dict:safe_set("state", cjson.encode(s)))
+end
+
+local function load_faults()
+  return cjson.decode(dict:get("faults") or "[]")
+end
+
+local function save_faults(f)
+  assert(dict:safe_set("faults", cjson.encode(f)))
+end
+
+function M.reset()
+  dict:flush_all()
+  dict:flush_expired()
+  save_state(fresh_state())
+  save_faults({})
+  dict:set("log_n", 0)
+end
+
+function M.init(c)
+  conf = c or {}
+  M.reset()
+end
+
+function M.init_worker()
+  math.randomseed(ngx.now() * 1000 + ngx.worker.pid())
+end
+
+---------------------------------------------------------------- responses
+
+local function set_headers(h)
+  for k, v in pairs(h or {}) do ngx.header[k] = v end
+end
+
+local function send(status, body, ctype, headers)
+  ngx.status = status
+  ngx.header["Content-Type"] = ctype
+  set_headers(headers)
+  ngx.header["Content-Length"] = #body
+  ngx.print(body) -- nginx drops the body itself for HEAD
+end
+
+local function send_json(status, value, headers)
+  send(status, encode(value), "application/json", headers)
+end
+
+local CODES = {
+  [400] = "bad.request", [401] = "bad.credentials", [403] = "missing.permissions",
+  [404] = "not.found", [405] = "method.not.allowed", [408] = "request.timeout",
+  [409] = "conflict", [413] = "request.entity.too.large", [415] = "unsupported.media.type",
+  [429] = "too.many.requests", [500] = "internal.server.error", [501] = "not.implemented",
+  [502] = "bad.gateway", [503] = "service.unavailable", [504] = "gateway.timeout",
+}
+
+local function error_body(status, code, message)
+  return {
+    message = message or ("The requested operation failed with status " .. status),
+    code = code or CODES[status] or "error",
+    status = status,
+    contextId = ngx.ctx.cid,
+    details = EMPTY,
+    errors = EMPTY,
+  }
+end
+
+local function send_error(status, code, message, headers, extra)
+  local body = error_body(status, code, message)
+  for k, v in pairs(extra or {}) do body[k] = v end
+  send_json(status, body, headers)
+end
+
+local function send_401(headers)
+  send_error(401, "bad.credentials", "Invalid login credentials.", headers)
+end
+
+local function send_403(permission, headers)
+  send_error(403, "missing.permissions", "Unable to perform the requested action. "
+    .. "You are missing the following permission(s): [" .. permission .. "]", headers)
+end
+
+-- A simple per-token request counter in a 60 s window; never enforced.
+local function ratelimit_headers(token)
+  local key = "rl:" .. (token or "-")
+  local count = dict:incr(key, 1, 0, 60) or 1
+  local ttl = dict:ttl(key) or 60
+  return {
+    ["inin-ratelimit-count"] = tostring(count),
+    ["inin-ratelimit-allowed"] = "300",
+    ["inin-ratelimit-reset"] = tostring(math.max(1, math.ceil(ttl))),
+  }
+end
+
+---------------------------------------------------------------- requests
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if body then return body end
+  local file = ngx.req.get_body_file()
+  if not file then return nil end
+  local f = io.open(file, "rb")
+  if not f then return nil end
+  body = f:read("*a")
+  f:close()
+  return body
+end
+
+local function bearer(headers)
+  local h = headers["authorization"]
+  if type(h) ~= "string" then return nil end
+  return h:match("^[Bb][Ee][Aa][Rr][Ee][Rr] +(%S+) *$")
+end
+
+local function append_log(entry)
+  local n = dict:incr("log_n", 1, 0)
+  local ok, err = dict:safe_set("log:" .. n, encode(entry))
+  if not ok then ngx.log(ngx.ERR, "fake: cannot store log entry: ", err) end
+  ngx.ctx.log_n = n
+end
+
+-- Log phase: record in the request's log entry the final status (444 for a
+-- dropped connection) and whether the whole response went out (false when
+-- the client gave up on a trickle or a fault cut the body short).
+function M.log_phase()
+  local n = ngx.ctx.log_n
+  if not n then return end
+  local s = dict:get("log:" .. n)
+  if not s then return end
+  local entry = cjson.decode(s)
+  entry.status = ngx.status
+  entry.completed = ngx.ctx.completed == true
+  dict:safe_set("log:" .. n, encode(entry))
+end
+
+-- Every response, nginx's own error pages included, gets a correlation id.
+function M.header_filter()
+  if not ngx.header["ININ-Correlation-Id"] then
+    ngx.header["ININ-Correlation-Id"] = ngx.ctx.cid or uuid()
+  end
+end
+
+---------------------------------------------------------------- TokenInfo
+
+local function named(state, org_id)
+  local o = state.orgs[org_id]
+  return { id = org_id, name = o and o.name or cjson.null }
+end
+
+local function set_path(t, path, value)
+  local keys = {}
+  for k in path:gmatch("[^.]+") do keys[#keys + 1] = k end
+  for i = 1, #keys - 1 do
+    if type(t[keys[i]]) ~= "table" then t[keys[i]] = {} end
+    t = t[keys[i]]
+  end
+  t[keys[#keys]] = value
+end
+
+local function token_info(state, t)
+  local client = state.clients[t.client_id]
+  if client then
+    client.scope = arr(client.scope)
+    client.roleDivisions = arr(client.roleDivisions)
+  end
+  local info = {
+    organization = named(state, t.org_id),
+    homeOrganization = named(state, t.home_org_id or t.org_id),
+    authorizedScope = arr(t.scopes),
+    dateTokenIdles = t.date_token_idles,
+    OAuthClient = client,
+  }
+  if t.cloned_user then
+    info.clonedUser = { id = t.cloned_user.id, organization = { id = t.cloned_user.org_id } }
+  end
+  for _, p in ipairs(t.json_nulls or {}) do set_path(info, p, cjson.null) end
+  return info
+end
+
+local function permissions(state, t)
+  local perms = t.permissions
+  if perms == nil then
+    local u = state.users[t.user_id]
+    perms = u and u.permissions or {}
+  end
+  local set = {}
+  for _, p in ipairs(perms) do set[p] = true end
+  return set
+end
+
+---------------------------------------------------------------- API routes
+
+local function get_me(ctx)
+  local args = ngx.decode_args(ctx.query or "")
+  local p = args.preserveIdleTTL
+  if p ~= nil and p ~= "true" and p ~= "false" then
+    return send_error(400, "bad.request", "Value [" .. tostring(p) ..
+      "] is not valid for parameter [preserveIdleTTL] of type [boolean]", ctx.rl)
+  end
+  send_json(200, token_info(ctx.state, ctx.tok), ctx.rl)
+end
+
+local function head_me(ctx)
+  send(200, "", "application/json", ctx.rl)
+end
+
+local function delete_me(ctx)
+  ctx.tok.revoked = true
+  save_state(ctx.state)
+  set_headers(ctx.rl)
+  ngx.status = 204
+end
+
+local function delete_user(ctx)
+  if not permissions(ctx.state, ctx.tok)["oauth:token:delete"] then
+    return send_403("oauth:token:delete", ctx.rl)
+  end
+  local user_id = ctx.user_id
+  if not ctx.state.users[user_id] then
+    return send_error(404, "not.found", "User not found", ctx.rl, { entityId = user_id })
+  end
+  for _, t in pairs(ctx.state.tokens) do
+    if t.user_id == user_id then t.revoked = true end
+  end
+  save_state(ctx.state)
+  set_headers(ctx.rl)
+  ngx.status = 204
+end
+
+local DEFAULT_TIMEOUT = { idleTokenTimeoutSeconds = 900, enableIdleTokenTimeout = false }
+
+local function get_timeout(ctx)
+  send_json(200, ctx.state.timeouts[ctx.tok.org_id] or DEFAULT_TIMEOUT, ctx.rl)
+end
+
+local function put_timeout(ctx)
+  if not permissions(ctx.state, ctx.tok)["directory:organization:admin"] then
+    return send_403("directory:organization:admin", ctx.rl)
+  end
+  local ok, body = pcall(cjson.decode, ctx.body or "")
+  if not ok or type(body) ~= "table" then
+    return send_error(400, "bad.request",
+      "The request could not be understood by the server due to malformed syntax.", ctx.rl)
+  end
+  local secs = body.idleTokenTimeoutSeconds
+  if secs ~= nil and (type(secs) ~= "number" or secs % 1 ~= 0 or secs < 300 or secs > 28800) then
+    return send_error(400, "bad.request", "idleTokenTimeoutSeconds must be between 300 and 28800", ctx.rl)
+  end
+  local enable = body.enableIdleTokenTimeout
+  if enable ~= nil and type(enable) ~= "boolean" then
+    return send_error(400, "bad.request", "enableIdleTokenTimeout must be a boolean", ctx.rl)
+  end
+  local cur = ctx.state.timeouts[ctx.tok.org_id] or copy(DEFAULT_TIMEOUT)
+  for k, v in pairs(body) do cur[k] = v end
+  ctx.state.timeouts[ctx.tok.org_id] = cur
+  save_state(ctx.state)
+  send_json(200, cur, ctx.rl)
+end
+
+local TOKENS = "/api/v2/tokens/"
+
+-- Returns the table method -> handler for a raw path, or nil; may set
+-- ctx.user_id. Only the raw path is used, so "%2F" stays inside a segment.
+local function route(ctx)
+  local path = ctx.path
+  if path == TOKENS .. "me" then
+    return { GET = get_me, HEAD = head_me, DELETE = delete_me }
+  elseif path == TOKENS .. "timeout" then
+    return { GET = get_timeout, PUT = put_timeout }
+  elseif path:sub(1, #TOKENS) == TOKENS then
+    local seg = path:sub(#TOKENS + 1)
+    if seg == "" or seg:find("/", 1, true) then return nil end
+    ctx.user_id = pct_decode(seg)
+    return { DELETE = delete_user }
+  end
+  return nil
+end
+
+local function api(ctx)
+  local methods = route(ctx)
+  local tok_str = bearer(ctx.headers)
+  ctx.rl = ratelimit_headers(tok_str)
+  if not methods then
+    return send_error(404, "not.found", nil, ctx.rl)
+  end
+  local handler = methods[ctx.method]
+  if not handler then
+    local allow = {}
+    for m in pairs(methods) do allow[#allow + 1] = m end
+    table.sort(allow)
+    ctx.rl.Allow = table.concat(allow, ", ")
+    return send_error(405, "method.not.allowed", "HTTP " .. ctx.method .. " is not supported for this resource", ctx.rl)
+  end
+  ctx.state = load_state()
+  local tok = tok_str and ctx.state.tokens[tok_str]
+  if not tok or tok.revoked then return send_401(ctx.rl) end
+  ctx.tok = tok
+  return handler(ctx)
+end
+
+---------------------------------------------------------------- faults
+
+local KINDS = {
+  status = true, ["429"] = true, truncated_json = true, short_body = true, html = true,
+  huge = true, trickle = true, delay = true, reset = true, redirect = true,
+}
+
+-- Takes (and uses up one time of) the first queued fault matching the request.
+local function take_fault(ctx)
+  local faults = load_faults()
+  for i, f in ipairs(faults) do
+    if (f.path == nil or ctx.path:sub(1, #f.path) == f.path)
+      and (f.method == nil or f.method == ctx.method) then
+      f.times = f.times - 1
+      if f.times <= 0 then table.remove(faults, i) end
+      save_faults(faults)
+      return f
+    end
+  end
+  return nil
+end
+
+-- TokenInfo JSON used as the body of the broken 200 responses: the caller's
+-- own if its token is known, else the demo user's.
+local function sample_info(ctx)
+  local state = load_state()
+  local t = state.tokens[bearer(ctx.headers) or ""] or state.tokens[seed.demo_token]
+  return encode(token_info(state, t))
+end
+
+local function num(v, default, max)
+  v = tonumber(v) or default
+  if max and v > max then v = max end
+  return v
+end
+
+-- What a load balancer in front of the API sends when the backend is down.
+local HTML = "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+  .. "<center><h1>%d %s</h1></center>\r\n<hr><center>awselb/2.0</center>\r\n</body>\r\n</html>\r\n"
+local REASONS = { [502] = "Bad Gateway", [503] = "Service Temporarily Unavailable", [504] = "Gateway Time-out" }
+
+-- Sends the faulty response. Returns true when the request must then be
+-- handled normally (delay). Every fault takes an optional `headers` object
+-- added to the response. Kind parameters (defaults):
+--   status: status (500), code, message       429: retry_after (1)
+--   html: status (502)                         delay: seconds (1)
+--   huge: bytes (8 MiB), chunked (false)       redirect: status (302)
+--   trickle: interval (0.2), bytes (50): the first `bytes` bytes go out one
+--     per interval, then the rest at once, so the body stays valid JSON.
+local function apply_fault(ctx, f)
+  set_headers(f.headers)
+  local kind = f.kind
+  if kind == "status" then
+    local status = num(f.status, 500)
+    send_error(status, f.code, f.message)
+  elseif kind == "429" then
+    local secs = num(f.retry_after, 1)
+    send_error(429, "too.many.requests.retry.after",
+      "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds",
+      { ["Retry-After"] = tostring(secs) })
+  elseif kind == "truncated_json" then
+    local body = sample_info(ctx)
+    send(200, body:sub(1, math.floor(#body / 2)), "application/json")
+  elseif kind == "short_body" then
+    local body = sample_info(ctx)
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = #body
+    ngx.print(body:sub(1, math.floor(#body / 2)))
+    ngx.flush(true)
+    return ngx.exit(444) -- close now: the client is left short of bytes
+  elseif kind == "html" then
+    local status = num(f.status, 502)
+    local reason = REASONS[status] or "Error"
+    send(status, HTML:format(status, reason, status, reason), "text/html")
+  elseif kind == "huge" then
+    local size = num(f.bytes, 8 * 1024 * 1024, 512 * 1024 * 1024)
+    local head, tail = '{"padding":"', '"}'
+    local fill = math.max(0, size - #head - #tail)
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    if not f.chunked then ngx.header["Content-Length"] = #head + fill + #tail end
+    ngx.print(head)
+    local piece = string.rep("x", 65536)
+    while fill > 0 do -- bounded: size is capped above
+      local k = math.min(fill, #piece)
+      ngx.print(k == #piece and piece or piece:sub(1, k))
+      if not ngx.flush(true) then ngx.ctx.cut = true return end -- client went away
+      fill = fill - k
+    end
+    ngx.print(tail)
+  elseif kind == "trickle" then
+    local body = sample_info(ctx)
+    local interval = num(f.interval, 0.2, 10)
+    local slow = math.min(num(f.bytes, 50), #body)
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = #body
+    for i = 1, slow do
+      ngx.print(body:sub(i, i))
+      if not ngx.flush(true) then ngx.ctx.cut = true return end
+      ngx.sleep(interval)
+    end
+    ngx.print(body:sub(slow + 1))
+  elseif kind == "delay" then
+    ngx.sleep(num(f.seconds, 1, 300))
+    return true
+  elseif kind == "reset" then
+    return ngx.exit(444) -- nginx closes the connection without a response
+  elseif kind == "redirect" then
+    ngx.status = num(f.status, 302)
+    ngx.header["Location"] = "http://127.0.0.1:" .. conf.other_port .. "/api/v2/tokens/me"
+    ngx.header["Content-Length"] = 0
+  end
+  return false
+end
+
+---------------------------------------------------------------- control
+
+local function control(ctx)
+  local p, m = ctx.path, ctx.method
+  if p == "/_fake/ping" then
+    return send(200, "pong", "text/plain")
+  elseif p == "/_fake/reset" and m == "POST" then
+    M.reset()
+    return send_json(200, { ok = true })
+  elseif p == "/_fake/log" and m == "GET" then
+    local parts = {}
+    for i = 1, dict:get("log_n") or 0 do
+      parts[#parts + 1] = dict:get("log:" .. i)
+    end
+    return send(200, "[" .. table.concat(parts, ",") .. "]", "application/json")
+  elseif p == "/_fake/state" and m == "GET" then
+    local s = load_state()
+    for tok, t in pairs(s.tokens) do t.token = tok end
+    s.faults = arr(load_faults())
+    return send_json(200, s)
+  end
+
+  local ok, body = pcall(cjson.decode, ctx.body or "")
+  if not ok or type(body) ~= "table" then body = nil end
+  if p == "/_fake/fault" and m == "POST" then
+    if not body or not KINDS[tostring(body.kind)] then
+      return send_json(400, { error = "body must be JSON with a known kind" })
+    end
+    body.kind = tostring(body.kind)
+    body.times = math.max(1, math.floor(tonumber(body.times) or 1))
+    if body.method then body.method = tostring(body.method):upper() end
+    local faults = load_faults()
+    faults[#faults + 1] = body
+    save_faults(faults)
+    return send_json(201, { queued = #faults })
+  elseif p == "/_fake/tokens" and m == "POST" then
+    if not body or type(body.token) ~= "string" or type(body.user_id) ~= "string" then
+      return send_json(400, { error = "token and user_id (strings) are required" })
+    end
+    local state = load_state()
+    if state.tokens[body.token] then
+      return send_json(409, { error = "token exists" })
+    end
+    local user = state.users[body.user_id]
+    if not user then
+      user = { id = body.user_id, name = body.user_name or body.user_id,
+        org_id = body.org_id or seed.orgs.acme.id, permissions = body.user_permissions or {} }
+      state.users[user.id] = user
+    end
+    local t = {
+      user_id = user.id,
+      org_id = body.org_id or user.org_id,
+      home_org_id = body.home_org_id or body.org_id or user.org_id,
+      client_id = body.client_id or seed.clients.web_app.id,
+      scopes = body.scopes or { "users:readonly" },
+      permissions = body.permissions,
+      date_token_idles = body.date_token_idles or "2031-01-01T14:00:00.000Z",
+      cloned_user = body.cloned_user,
+      json_nulls = body.json_nulls,
+      revoked = false,
+    }
+    state.tokens[body.token] = t
+    save_state(state)
+    return send_json(201, t)
+  end
+  return send_json(404, { error = "no such control endpoint: " .. m .. " " .. p })
+end
+
+---------------------------------------------------------------- entry
+
+local function handle(server)
+  local ctx = {}
+  ngx.ctx.cid = uuid()
+  ngx.header["ININ-Correlation-Id"] = ngx.ctx.cid
+  ctx.method = ngx.req.get_method()
+  ctx.request_uri = ngx.var.request_uri -- raw, as on the request line
+  ctx.path, ctx.query = ctx.request_uri:match("^([^?]*)%??(.*)$")
+  if not ctx.request_uri:find("?", 1, true) then ctx.query = nil end
+  ctx.body = read_body()
+
+  if server == "api" and ctx.path:sub(1, 7) == "/_fake/" then
+    return control(ctx)
+  end
+
+  ctx.headers = ngx.req.get_headers(0)
+  local entry = {
+    server = server, scheme = ngx.var.scheme, method = ctx.method,
+    request_uri = ctx.request_uri, path = ctx.path,
+    query = ctx.query or cjson.null, headers = ctx.headers,
+    body = ctx.body or cjson.null, time = ngx.now(), correlation_id = ngx.ctx.cid,
+    -- nginx's serial number of the TCP connection: shows keep-alive reuse.
+    connection = tonumber(ngx.var.connection),
+  }
+  if server == "other" then
+    append_log(entry)
+    send(200, "{}", "application/json")
+    ngx.ctx.completed = true
+    return
+  end
+
+  local f = take_fault(ctx)
+  entry.fault = f and f.kind or nil
+  append_log(entry)
+  if not f or apply_fault(ctx, f) then api(ctx) end
+  -- Not reached when the client hung up (lua_check_client_abort ends the
+  -- handler) or a fault dropped the connection.
+  ngx.ctx.completed = not ngx.ctx.cut
+end
+
+function M.handle(server)
+  local ok, err = xpcall(handle, debug.traceback, server)
+  if not ok then
+    ngx.log(ngx.ERR, "fake api: ", err)
+    if not ngx.headers_sent then
+      send_error(500, "internal.server.error", "fake server error: " .. tostring(err))
+    end
+  end
+end
+
+return M
