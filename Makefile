@@ -57,14 +57,15 @@ test: deps
 valgrind: deps all
 	valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
-	  --suppressions=spec/support/valgrind.supp \
 	  $(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
 
 demo: deps
 	$(MAKE) all
 	LUA_PATH='$(LUA_PATH_BUILD);;' LUA_CPATH='$(LUA_CPATH_BUILD);;' \
 	  $(LUA) spec/support/with-fake.lua \
-	  '$(LUA) examples/whoami.lua && $(LUA) examples/revoke_user.lua "$$DEMO_USER_ID" "$$DEMO_USER_TOKEN"'
+	  'echo "== examples/whoami.lua (as the admin token)" && $(LUA) examples/whoami.lua && \
+	   echo && echo "== examples/revoke_user.lua $$DEMO_USER_ID" && \
+	   $(LUA) examples/revoke_user.lua "$$DEMO_USER_ID" "$$DEMO_USER_TOKEN"'
 
 install: $(MODULE)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens

@@ -90,6 +90,13 @@ describe("faults", function()
     assert.matches("max_body %(65536 bytes%)", err.message)
   end)
 
+  it("a Content-Length over max_body is refused from the headers, before any body arrives", function()
+    -- The body trickles: waiting for it to pass max_body would time out.
+    local err = expect_failure({ kind = "trickle", interval = 0.5, content_length = 10 * 1024 * 1024 },
+      { max_body = 64 * 1024, timeout = 2 })
+    assert.equal("too_large", err.kind)
+  end)
+
   it("a body over max_body, chunked without Content-Length: too_large", function()
     local err = expect_failure({ kind = "huge", bytes = 8 * 1024 * 1024, chunked = true },
       { max_body = 64 * 1024 })

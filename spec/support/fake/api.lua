@@ -469,7 +469,9 @@ local function apply_fault(ctx, f)
     local slow = math.min(num(f.bytes, 50), #body)
     ngx.status = 200
     ngx.header["Content-Type"] = "application/json"
-    ngx.header["Content-Length"] = #body
+    -- content_length may announce more than is sent: a client must be able
+    -- to refuse an oversize body from its headers alone.
+    ngx.header["Content-Length"] = num(f.content_length, #body)
     for i = 1, slow do
       ngx.print(body:sub(i, i))
       if not ngx.flush(true) then ngx.ctx.cut = true return end
