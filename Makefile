@@ -46,7 +46,7 @@ lint:
 	luacheck --quiet lua spec examples
 
 spec: $(MODULE)
-	$(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
+	LUA=$(LUA) $(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
 
 test: deps
 	$(MAKE) all
