@@ -10,8 +10,9 @@ describe("faults", function()
   lazy_teardown(function() fake.stop() end)
   before_each(function() fake.reset() end)
 
+  -- Retries off: each fault is seen once (retries_spec covers retrying).
   local function client(extra)
-    local opts = { base_url = srv.http_url, access_token = "tok-admin", timeout = 5 }
+    local opts = { base_url = srv.http_url, access_token = "tok-admin", timeout = 5, retry = false }
     for k, v in pairs(extra or {}) do opts[k] = v end
     return tokens.new(opts)
   end
@@ -136,7 +137,7 @@ describe("faults", function()
   end)
 
   it("a refused connection: a network error", function()
-    local c = tokens.new { base_url = "http://127.0.0.1:1", access_token = "tok-admin", timeout = 2 }
+    local c = tokens.new { base_url = "http://127.0.0.1:1", access_token = "tok-admin", timeout = 2, retry = false }
     local info, err = c:me()
     assert.is_nil(info)
     assert.equal("network", err.kind)
@@ -145,7 +146,7 @@ describe("faults", function()
 
   it("a proxy that refuses the connection: a network error", function()
     local c = tokens.new { base_url = srv.http_url, access_token = "tok-admin",
-      timeout = 2, proxy = "http://127.0.0.1:1" }
+      timeout = 2, proxy = "http://127.0.0.1:1", retry = false }
     local info, err = c:me()
     assert.is_nil(info)
     assert.equal("network", err.kind)

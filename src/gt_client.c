@@ -16,9 +16,11 @@
 struct gt_client {
   CURL *easy;
   char *base_url;            /* without a trailing slash */
+  char *login_url;           /* likewise; the OAuth host */
   char *user_agent;
   char *ca_file;
   char *proxy;
+  char *no_proxy;
   char **headers;            /* extra "Name: value" lines */
   size_t header_count;
   long timeout_ms;
@@ -28,6 +30,7 @@ struct gt_client {
   gt_buffer body;
   gt_meta meta;
   int cut;                   /* why a callback stopped the transfer: GT_BUFFER_* */
+  int is_head;               /* a HEAD reply's Content-Length announces no body */
   char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -69,6 +72,8 @@ void gt_client_free(gt_client *c) {
     free(c->headers[i]);
   free(c->headers);
   free(c->base_url);
+  free(c->login_url);
+  free(c->no_proxy);
   free(c->user_agent);
   free(c->ca_file);
   free(c->proxy);
@@ -81,7 +86,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   gt_client *c = ud;
   size_t len = size * n;
   gt_meta_feed(&c->meta, data, len);
-  if (c->meta.content_length > 0 && (unsigned long long)c->meta.content_length > c->max_body) {
+  if (!c->is_head && c->meta.content_length > 0 &&
+      (unsigned long long)c->meta.content_length > c->max_body) {
     c->cut = GT_BUFFER_TOO_LARGE;
     return 0; /* refuse before a byte of the body is read */
   }
@@ -96,6 +102,17 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     return len;
   c->cut = rc;
   return 0; /* libcurl stops the transfer with CURLE_WRITE_ERROR */
+}
+
+/* A copy of a URL without its trailing slashes. */
+static char *copy_url(const char *url, int *failed) {
+  char *p = copy_string(url, failed);
+  if (p) {
+    size_t n = strlen(p);
+    while (n > 0 && p[n - 1] == '/')
+      p[--n] = '\0';
+  }
+  return p;
 }
 
 gt_client *gt_client_new(const gt_options *o, char *err, size_t err_size) {
@@ -117,12 +134,9 @@ gt_client *gt_client_new(const gt_options *o, char *err, size_t err_size) {
   c->timeout_ms = o->timeout_ms;
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->max_body = o->max_body;
-  c->base_url = copy_string(o->base_url, &failed);
-  if (c->base_url) {
-    size_t n = strlen(c->base_url);
-    while (n > 0 && c->base_url[n - 1] == '/')
-      c->base_url[--n] = '\0';
-  }
+  c->base_url = copy_url(o->base_url, &failed);
+  c->login_url = copy_url(o->login_url ? o->login_url : o->base_url, &failed);
+  c->no_proxy = copy_string(o->no_proxy, &failed);
   c->ca_file = copy_string(o->ca_file, &failed);
   c->proxy = copy_string(o->proxy, &failed);
 
@@ -178,6 +192,8 @@ gt_client *gt_client_new(const gt_options *o, char *err, size_t err_size) {
     curl_easy_setopt(c->easy, CURLOPT_CAINFO, c->ca_file);
   if (c->proxy)
     curl_easy_setopt(c->easy, CURLOPT_PROXY, c->proxy);
+  if (c->no_proxy)
+    curl_easy_setopt(c->easy, CURLOPT_NOPROXY, c->no_proxy);
   return c;
 }
 
@@ -265,39 +281,69 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *line) 
   return grown;
 }
 
-static struct curl_slist *request_headers(gt_client *c, const char *token, size_t token_len) {
-  static const char bearer[] = "Authorization: Bearer ";
+/* One request: c->url holds the URL; `auth` the Authorization value. */
+typedef struct request {
+  const char *method;        /* GET, HEAD, DELETE, PUT or POST */
+  const gt_buffer *auth;     /* "Bearer ..." or "Basic ..." */
+  const char *content_type;  /* with a body only */
+  const char *body;
+  size_t body_len;
+} request;
+
+static struct curl_slist *request_headers(gt_client *c, const request *rq) {
   struct curl_slist *list = NULL;
-  char *auth;
+  gt_buffer line;
   size_t i;
 
   list = add_header(list, "Accept: application/json");
   for (i = 0; list && i < c->header_count; i++)
     list = add_header(list, c->headers[i]);
+  if (list && rq->content_type) {
+    char type[96];
+    snprintf(type, sizeof type, "Content-Type: %s", rq->content_type);
+    list = add_header(list, type);
+    if (list)
+      list = add_header(list, "Expect:"); /* no 100-continue round trip */
+  }
   if (list == NULL)
     return NULL;
-  auth = malloc(sizeof bearer + token_len);
-  if (auth == NULL) {
+  gt_buffer_init(&line, (size_t)-1);
+  if (gt_buffer_puts(&line, "Authorization: ") == GT_BUFFER_OK &&
+      gt_buffer_append(&line, rq->auth->data, rq->auth->len) == GT_BUFFER_OK) {
+    list = add_header(list, line.data);
+  } else {
     curl_slist_free_all(list);
-    return NULL;
+    list = NULL;
   }
-  memcpy(auth, bearer, sizeof bearer - 1);
-  memcpy(auth + sizeof bearer - 1, token, token_len);
-  auth[sizeof bearer - 1 + token_len] = '\0';
-  list = add_header(list, auth);
-  memset(auth, 0, sizeof bearer + token_len); /* no token left in freed memory */
-  free(auth);
+  if (line.data)
+    memset(line.data, 0, line.cap); /* no credential left in freed memory */
+  gt_buffer_free(&line);
   return list;
 }
 
-/* Sends c->url with `method` ("GET" or "DELETE") and the bearer token. */
-static gt_outcome perform(gt_client *c, const char *method, const char *token,
-                          size_t token_len, gt_result *res) {
+static void set_method(CURL *easy, const request *rq) {
+  curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L); /* resets NOBODY and POST */
+  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else if (rq->body) {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+    if (strcmp(rq->method, "POST") != 0)
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+  } else if (strcmp(rq->method, "GET") != 0) {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+  }
+}
+
+static gt_outcome perform(gt_client *c, const request *rq, gt_result *res) {
   struct curl_slist *headers;
   CURLcode rc;
   long status = 0;
 
-  headers = request_headers(c, token, token_len);
+  res->method = rq->method;
+  res->url = c->url.data;
+  headers = request_headers(c, rq);
   if (headers == NULL)
     return fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
 
@@ -305,29 +351,27 @@ static gt_outcome perform(gt_client *c, const char *method, const char *token,
   gt_meta_clear(&c->meta);
   c->cut = GT_BUFFER_OK;
   c->curl_error[0] = '\0';
+  c->is_head = strcmp(rq->method, "HEAD") == 0;
 
   curl_easy_setopt(c->easy, CURLOPT_URL, c->url.data);
-  curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+  set_method(c->easy, rq);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
   rc = curl_easy_perform(c->easy);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
   curl_slist_free_all(headers);
 
   res->meta = c->meta;
   if (rc != CURLE_OK) {
-    if (c->cut == GT_BUFFER_NOMEM) {
-      gt_buffer_clear(&c->body);
+    gt_buffer_clear(&c->body);
+    if (c->cut == GT_BUFFER_NOMEM)
       return fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
-    }
     if (c->cut == GT_BUFFER_TOO_LARGE) {
       char msg[96];
       snprintf(msg, sizeof msg, "response body exceeds max_body (%lu bytes)",
                (unsigned long)c->max_body);
-      gt_buffer_clear(&c->body);
       return fail(res, GT_FAIL_TOO_LARGE, "too_large", msg);
     }
-    gt_buffer_clear(&c->body);
     return fail(res, classify(rc), curl_code_name(rc),
                 c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
   }
@@ -336,8 +380,6 @@ static gt_outcome perform(gt_client *c, const char *method, const char *token,
   res->status = status;
   res->body = c->body.data ? c->body.data : "";
   res->body_len = c->body.len;
-  res->code = NULL;
-  res->message[0] = '\0';
   return GT_DONE;
 }
 
@@ -345,69 +387,155 @@ static void result_init(gt_result *res) {
   memset(res, 0, sizeof *res);
   gt_meta_clear(&res->meta);
   res->body = "";
+  res->url = "";
+  res->method = "";
 }
 
-/* Starts c->url as base URL + path; the caller appends the rest. */
-static int url_start(gt_client *c, const char *path) {
+/* Starts c->url as `base` + `path`; the caller may append the rest. */
+static int url_start(gt_client *c, const char *base, const char *path) {
   int rc;
   gt_buffer_clear(&c->url);
-  rc = gt_buffer_puts(&c->url, c->base_url);
+  rc = gt_buffer_puts(&c->url, base);
   return rc == GT_BUFFER_OK ? gt_buffer_puts(&c->url, path) : rc;
 }
 
-static gt_outcome url_failed(gt_result *res, int rc) {
-  if (rc == GT_BUFFER_TOO_LARGE)
-    return fail(res, GT_FAIL_ARGUMENT, "invalid_argument", "request URL is too long");
+static gt_outcome buffer_failed(gt_result *res, int rc, const char *what) {
+  if (rc == GT_BUFFER_TOO_LARGE) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s is too long", what);
+    return fail(res, GT_FAIL_ARGUMENT, "invalid_argument", msg);
+  }
   return fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
 }
 
-static gt_outcome check_token(const char *token, size_t token_len, gt_result *res) {
+/* A call with a bearer token to base_url + path (+ an escaped segment). */
+static gt_outcome bearer_call(gt_client *c, const char *method, const char *path,
+                              const char *segment, size_t segment_len,
+                              const char *token, size_t token_len,
+                              const char *body, size_t body_len, gt_result *res) {
   const char *problem = gt_token_problem(token, token_len);
+  request rq;
+  gt_buffer auth;
+  gt_outcome outcome;
+  int rc;
+
   if (problem)
     return fail(res, GT_FAIL_ARGUMENT, "invalid_argument", problem);
-  return GT_DONE;
+  rc = url_start(c, c->base_url, path);
+  if (rc == GT_BUFFER_OK && segment)
+    rc = gt_append_segment(&c->url, segment, segment_len);
+  if (rc != GT_BUFFER_OK)
+    return buffer_failed(res, rc, "request URL");
+
+  gt_buffer_init(&auth, (size_t)-1);
+  rc = gt_buffer_puts(&auth, "Bearer ");
+  if (rc == GT_BUFFER_OK)
+    rc = gt_buffer_append(&auth, token, token_len);
+  if (rc != GT_BUFFER_OK) {
+    gt_buffer_free(&auth);
+    return buffer_failed(res, rc, "access token");
+  }
+  rq.method = method;
+  rq.auth = &auth;
+  rq.body = body;
+  rq.body_len = body_len;
+  rq.content_type = body ? "application/json" : NULL;
+  outcome = perform(c, &rq, res);
+  memset(auth.data, 0, auth.cap);
+  gt_buffer_free(&auth);
+  return outcome;
 }
 
 gt_outcome gt_get_token_info(gt_client *c, const char *token, size_t token_len,
                              int preserve_idle_ttl, gt_result *res) {
-  int rc;
   result_init(res);
-  if (check_token(token, token_len, res) != GT_DONE)
-    return res->outcome;
-  rc = url_start(c, preserve_idle_ttl ? GT_API_TOKENS "me?preserveIdleTTL=true"
-                                      : GT_API_TOKENS "me");
-  if (rc != GT_BUFFER_OK)
-    return url_failed(res, rc);
-  return perform(c, "GET", token, token_len, res);
+  return bearer_call(c, "GET",
+                     preserve_idle_ttl ? GT_API_TOKENS "me?preserveIdleTTL=true" : GT_API_TOKENS "me",
+                     NULL, 0, token, token_len, NULL, 0, res);
+}
+
+gt_outcome gt_verify_token(gt_client *c, const char *token, size_t token_len, gt_result *res) {
+  result_init(res);
+  return bearer_call(c, "HEAD", GT_API_TOKENS "me", NULL, 0, token, token_len, NULL, 0, res);
 }
 
 gt_outcome gt_revoke_own_token(gt_client *c, const char *token, size_t token_len,
                                gt_result *res) {
-  int rc;
   result_init(res);
-  if (check_token(token, token_len, res) != GT_DONE)
-    return res->outcome;
-  rc = url_start(c, GT_API_TOKENS "me");
-  if (rc != GT_BUFFER_OK)
-    return url_failed(res, rc);
-  return perform(c, "DELETE", token, token_len, res);
+  return bearer_call(c, "DELETE", GT_API_TOKENS "me", NULL, 0, token, token_len, NULL, 0, res);
 }
 
 gt_outcome gt_revoke_user_tokens(gt_client *c, const char *token, size_t token_len,
                                  const char *user_id, size_t user_id_len,
                                  gt_result *res) {
   const char *problem;
-  int rc;
   result_init(res);
-  if (check_token(token, token_len, res) != GT_DONE)
-    return res->outcome;
   problem = gt_user_id_problem(user_id, user_id_len);
   if (problem)
     return fail(res, GT_FAIL_ARGUMENT, "invalid_argument", problem);
-  rc = url_start(c, GT_API_TOKENS);
-  if (rc == GT_BUFFER_OK)
-    rc = gt_append_segment(&c->url, user_id, user_id_len);
+  return bearer_call(c, "DELETE", GT_API_TOKENS, user_id, user_id_len, token, token_len,
+                     NULL, 0, res);
+}
+
+gt_outcome gt_get_idle_timeout(gt_client *c, const char *token, size_t token_len,
+                               gt_result *res) {
+  result_init(res);
+  return bearer_call(c, "GET", GT_API_TOKENS "timeout", NULL, 0, token, token_len, NULL, 0, res);
+}
+
+gt_outcome gt_put_idle_timeout(gt_client *c, const char *token, size_t token_len,
+                               const char *json, size_t json_len, gt_result *res) {
+  result_init(res);
+  return bearer_call(c, "PUT", GT_API_TOKENS "timeout", NULL, 0, token, token_len,
+                     json, json_len, res);
+}
+
+gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_len,
+                                       const char *secret, size_t secret_len,
+                                       gt_result *res) {
+  static const char form[] = "grant_type=client_credentials";
+  const char *problem;
+  gt_buffer pair, auth;
+  request rq;
+  gt_outcome outcome;
+  int rc;
+
+  result_init(res);
+  problem = gt_client_id_problem(id, id_len);
+  if (problem == NULL)
+    problem = gt_client_secret_problem(secret, secret_len);
+  if (problem)
+    return fail(res, GT_FAIL_ARGUMENT, "invalid_argument", problem);
+  rc = url_start(c, c->login_url, "/oauth/token");
   if (rc != GT_BUFFER_OK)
-    return url_failed(res, rc);
-  return perform(c, "DELETE", token, token_len, res);
+    return buffer_failed(res, rc, "login URL");
+
+  /* Authorization: Basic base64(id:secret), as every official SDK sends. */
+  gt_buffer_init(&pair, (size_t)-1);
+  gt_buffer_init(&auth, (size_t)-1);
+  rc = gt_buffer_append(&pair, id, id_len);
+  if (rc == GT_BUFFER_OK)
+    rc = gt_buffer_puts(&pair, ":");
+  if (rc == GT_BUFFER_OK)
+    rc = gt_buffer_append(&pair, secret, secret_len);
+  if (rc == GT_BUFFER_OK)
+    rc = gt_buffer_puts(&auth, "Basic ");
+  if (rc == GT_BUFFER_OK)
+    rc = gt_append_base64(&auth, pair.data, pair.len);
+  if (pair.data)
+    memset(pair.data, 0, pair.cap);
+  gt_buffer_free(&pair);
+  if (rc != GT_BUFFER_OK) {
+    gt_buffer_free(&auth);
+    return buffer_failed(res, rc, "client credentials");
+  }
+  rq.method = "POST";
+  rq.auth = &auth;
+  rq.content_type = "application/x-www-form-urlencoded";
+  rq.body = form;
+  rq.body_len = sizeof form - 1;
+  outcome = perform(c, &rq, res);
+  memset(auth.data, 0, auth.cap);
+  gt_buffer_free(&auth);
+  return outcome;
 }

@@ -13,9 +13,11 @@
 
 typedef struct gt_options {
   const char *base_url;       /* scheme://host[:port][/prefix]; required */
+  const char *login_url;      /* the OAuth host; NULL: the same as base_url */
   const char *user_agent;     /* product token put before ours; may be NULL */
   const char *ca_file;        /* PEM bundle to trust instead of the system's */
   const char *proxy;          /* NULL: libcurl's *_proxy environment applies */
+  const char *no_proxy;       /* hosts that bypass the proxy; NULL: no_proxy env */
   long timeout_ms;            /* whole transfer; 0 = no limit */
   long connect_timeout_ms;    /* 0 = libcurl's default */
   size_t max_body;            /* the largest response body accepted */
@@ -37,6 +39,8 @@ typedef enum gt_outcome {
 
 typedef struct gt_result {
   gt_outcome outcome;
+  const char *method;     /* what was sent, for logs */
+  const char *url;        /* owned by the client; valid until its next call */
   long status;            /* HTTP status when outcome == GT_DONE */
   const char *body;       /* owned by the client; valid until its next call */
   size_t body_len;
@@ -59,6 +63,17 @@ gt_outcome gt_revoke_own_token(gt_client *c, const char *token, size_t token_len
 gt_outcome gt_revoke_user_tokens(gt_client *c, const char *token, size_t token_len,
                                  const char *user_id, size_t user_id_len,
                                  gt_result *res);
+/* HEAD /api/v2/tokens/me: the status tells whether the token is valid. */
+gt_outcome gt_verify_token(gt_client *c, const char *token, size_t token_len, gt_result *res);
+/* GET and PUT /api/v2/tokens/timeout; `json` is the IdleTokenTimeout body. */
+gt_outcome gt_get_idle_timeout(gt_client *c, const char *token, size_t token_len,
+                               gt_result *res);
+gt_outcome gt_put_idle_timeout(gt_client *c, const char *token, size_t token_len,
+                               const char *json, size_t json_len, gt_result *res);
+/* POST <login_url>/oauth/token, grant_type=client_credentials, HTTP Basic. */
+gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_len,
+                                       const char *secret, size_t secret_len,
+                                       gt_result *res);
 
 /* The outcome's name in the Lua error model ("timeout", "network", ...). */
 const char *gt_outcome_kind(gt_outcome o);

@@ -73,3 +73,54 @@ int gt_append_segment(gt_buffer *dst, const char *src, size_t len) {
   }
   return GT_BUFFER_OK;
 }
+
+static const char *credential_problem(const char *s, size_t len, const char *empty,
+                                      const char *too_long, const char *control) {
+  size_t i;
+  if (len == 0)
+    return empty;
+  if (len > GT_CREDENTIAL_MAX)
+    return too_long;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f)
+      return control;
+  }
+  return NULL;
+}
+
+const char *gt_client_id_problem(const char *id, size_t len) {
+  const char *problem = credential_problem(id, len, "client id is empty", "client id is too long",
+                                           "client id contains a control character");
+  if (problem == NULL && memchr(id, ':', len) != NULL)
+    problem = "client id contains ':'";
+  return problem;
+}
+
+const char *gt_client_secret_problem(const char *secret, size_t len) {
+  return credential_problem(secret, len, "client secret is empty", "client secret is too long",
+                            "client secret contains a control character");
+}
+
+int gt_append_base64(gt_buffer *dst, const char *src, size_t len) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const unsigned char *p = (const unsigned char *)src;
+  size_t i;
+  for (i = 0; i < len; i += 3) {
+    unsigned long n = (unsigned long)p[i] << 16;
+    char out[4];
+    if (i + 1 < len)
+      n |= (unsigned long)p[i + 1] << 8;
+    if (i + 2 < len)
+      n |= p[i + 2];
+    out[0] = alphabet[(n >> 18) & 63];
+    out[1] = alphabet[(n >> 12) & 63];
+    out[2] = i + 1 < len ? alphabet[(n >> 6) & 63] : '=';
+    out[3] = i + 2 < len ? alphabet[n & 63] : '=';
+    int rc = gt_buffer_append(dst, out, 4);
+    if (rc != GT_BUFFER_OK)
+      return rc;
+  }
+  return GT_BUFFER_OK;
+}

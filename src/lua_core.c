@@ -5,7 +5,10 @@
  * runs to completion inside gt_* calls; only then does this file touch the
  * Lua stack, so no Lua error ever unwinds through libcurl. Written against
  * the API common to Lua 5.1-5.4 and LuaJIT, so no compat shim is needed. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -79,6 +82,8 @@ static int core_new(lua_State *L) {
   o.base_url = opt_string(L, "base_url");
   if (o.base_url == NULL)
     luaL_error(L, "option 'base_url' is required");
+  o.login_url = opt_string(L, "login_url");
+  o.no_proxy = opt_string(L, "no_proxy");
   o.user_agent = opt_string(L, "user_agent");
   o.ca_file = opt_string(L, "ca_file");
   o.proxy = opt_string(L, "proxy");
@@ -130,29 +135,36 @@ static void set_integer(lua_State *L, const char *name, long long v) {
   }
 }
 
-/* A completed exchange becomes a table; a failure becomes
- * nil, kind, code, message. A bad argument raises. */
+/* Every call returns one table: method, url, and either the response
+ * (status, body, correlation_id, retry_after, ratelimit_*) or the failure
+ * (kind, code, message). A bad argument raises instead. */
 static int push_result(lua_State *L, const gt_result *res) {
   if (res->outcome == GT_FAIL_ARGUMENT)
     return luaL_error(L, "%s", res->message);
   if (res->outcome == GT_FAIL_NOMEM)
     return luaL_error(L, "not enough memory");
-  if (res->outcome != GT_DONE) {
-    lua_pushnil(L);
-    lua_pushstring(L, gt_outcome_kind(res->outcome));
-    lua_pushstring(L, res->code);
-    lua_pushstring(L, res->message);
-    return 4;
-  }
-  lua_createtable(L, 0, 8);
-  lua_pushinteger(L, (lua_Integer)res->status);
-  lua_setfield(L, -2, "status");
-  lua_pushlstring(L, res->body, res->body_len);
-  lua_setfield(L, -2, "body");
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, res->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, res->url);
+  lua_setfield(L, -2, "url");
   if (res->meta.correlation_id[0]) {
     lua_pushstring(L, res->meta.correlation_id);
     lua_setfield(L, -2, "correlation_id");
   }
+  if (res->outcome != GT_DONE) {
+    lua_pushstring(L, gt_outcome_kind(res->outcome));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, res->code);
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, res->message);
+    lua_setfield(L, -2, "message");
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)res->status);
+  lua_setfield(L, -2, "status");
+  lua_pushlstring(L, res->body, res->body_len);
+  lua_setfield(L, -2, "body");
   if (res->meta.retry_after_raw[0]) {
     lua_pushstring(L, res->meta.retry_after_raw);
     lua_setfield(L, -2, "retry_after_raw");
@@ -172,6 +184,16 @@ static int client_me(lua_State *L) {
   int preserve = lua_toboolean(L, 3);
   gt_result res;
   gt_get_token_info(c, token, token_len, preserve, &res);
+  return push_result(L, &res);
+}
+
+/* client:verify(token) -> HEAD /api/v2/tokens/me */
+static int client_verify(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  gt_result res;
+  gt_verify_token(c, token, token_len, &res);
   return push_result(L, &res);
 }
 
@@ -195,6 +217,38 @@ static int client_revoke(lua_State *L) {
   luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
   id = lua_tolstring(L, 3, &id_len);
   gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
+  return push_result(L, &res);
+}
+
+/* client:idle_timeout(token) -> GET /api/v2/tokens/timeout */
+static int client_idle_timeout(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  gt_result res;
+  gt_get_idle_timeout(c, token, token_len, &res);
+  return push_result(L, &res);
+}
+
+/* client:set_idle_timeout(token, json) -> PUT /api/v2/tokens/timeout */
+static int client_set_idle_timeout(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t token_len, json_len;
+  const char *token = luaL_checklstring(L, 2, &token_len);
+  const char *json = luaL_checklstring(L, 3, &json_len);
+  gt_result res;
+  gt_put_idle_timeout(c, token, token_len, json, json_len, &res);
+  return push_result(L, &res);
+}
+
+/* client:login(client_id, client_secret) -> POST <login_url>/oauth/token */
+static int client_login(lua_State *L) {
+  gt_client *c = check_open(L);
+  size_t id_len, secret_len;
+  const char *id = luaL_checklstring(L, 2, &id_len);
+  const char *secret = luaL_checklstring(L, 3, &secret_len);
+  gt_result res;
+  gt_login_client_credentials(c, id, id_len, secret, secret_len, &res);
   return push_result(L, &res);
 }
 
@@ -245,6 +299,44 @@ static int core_token_problem(lua_State *L) {
   return 1;
 }
 
+/* core.credentials_problem(client_id, client_secret) */
+static int core_credentials_problem(lua_State *L) {
+  size_t id_len, secret_len;
+  const char *id = luaL_checklstring(L, 1, &id_len);
+  const char *secret = luaL_checklstring(L, 2, &secret_len);
+  const char *problem = gt_client_id_problem(id, id_len);
+  if (problem == NULL)
+    problem = gt_client_secret_problem(secret, secret_len);
+  if (problem)
+    lua_pushstring(L, problem);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* core.now(): seconds on a monotonic clock, for durations and deadlines. */
+static int core_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* core.sleep(seconds): the retry wait outside nginx. */
+static int core_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (!(s > 0))
+    return 0;
+  if (s > 86400)
+    s = 86400;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
 static void set_functions(lua_State *L, const luaL_Reg *f) {
   for (; f->name; f++) {
     lua_pushcfunction(L, f->func);
@@ -255,8 +347,12 @@ static void set_functions(lua_State *L, const luaL_Reg *f) {
 GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"me", client_me},
+    {"verify", client_verify},
     {"revoke_me", client_revoke_me},
     {"revoke", client_revoke},
+    {"idle_timeout", client_idle_timeout},
+    {"set_idle_timeout", client_set_idle_timeout},
+    {"login", client_login},
     {"close", client_close},
     {"closed", client_closed},
     {NULL, NULL}
@@ -265,6 +361,9 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"new", core_new},
     {"user_id_problem", core_user_id_problem},
     {"token_problem", core_token_problem},
+    {"credentials_problem", core_credentials_problem},
+    {"now", core_now},
+    {"sleep", core_sleep},
     {NULL, NULL}
   };
   char agent[96];

@@ -52,6 +52,13 @@ function tokens.me(opts)
   return info, err
 end
 
+--- HEAD /api/v2/tokens/me: true for a valid token, false, err when the
+-- server says 401, nil, err for any other failure.
+function tokens.verify(opts)
+  local ok, err = client.run(default(2), "verify", opts, nil, 2)
+  return ok, err
+end
+
 --- DELETE /api/v2/tokens/me: log this token out.
 function tokens.revoke_me(opts)
   local ok, err = client.run(default(2), "revoke_me", opts, nil, 2)
@@ -62,6 +69,23 @@ end
 function tokens.revoke(user_id, opts)
   local ok, err = client.run(default(2), "revoke", opts, user_id, 2)
   return ok, err
+end
+
+--- GET /api/v2/tokens/timeout: the organization's idle-token timeout.
+function tokens.idle_timeout(opts)
+  local t, err = client.run(default(2), "idle_timeout", opts, nil, 2)
+  return t, err
+end
+
+--- PUT /api/v2/tokens/timeout with an IdleTokenTimeout table.
+function tokens.set_idle_timeout(value, opts)
+  local t, err = client.run(default(2), "set_idle_timeout", opts, value, 2)
+  return t, err
+end
+
+--- The last HTTP response of the default client (see client:last_response).
+function tokens.last_response()
+  return default_client and default_client:last_response() or nil
 end
 
 return tokens

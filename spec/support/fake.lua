@@ -2,12 +2,18 @@
 -- Works on Lua 5.1-5.4 with luasocket and lua-cjson:
 --
 --   local fake = require "spec.support.fake"
---   local srv = fake.start()  -- http_url, https_url, other_url, port, tls_port,
---                             -- other_port, ca_file, pid, dir, error_log
+--   local srv = fake.start()  -- http_url, https_url, other_url, proxy_url,
+--                             -- port, tls_port, other_port, proxy_port,
+--                             -- ca_file, pid, dir, error_log
 --   fake.fault{ kind = "429", retry_after = 2, path = "/api/v2/tokens/me" }
 --   fake.log(), fake.state(), fake.add_token{ token = "tok-x", user_id = "..." }
+--   fake.add_oauth_client{ client_id = "id", client_secret = "s", expires_in = 5 }
+--   fake.revoke_token(token), fake.issued_tokens([client_id])
 --   fake.reset(), fake.ping(), fake.stop()   -- fake.seed: seed.lua's table
 --
+-- The login host is the same listeners (POST /oauth/token); a gateway is
+-- http_url .. "/gw/api" (API) and http_url .. "/gw/login" (login); the
+-- proxy at proxy_url wants Basic seed.proxy.user:seed.proxy.password.
 -- Faults and endpoints are described at the top of fake/api.lua.
 --
 -- Only 127.0.0.1 is ever used. Every wait below is bounded.
@@ -226,14 +232,17 @@ local function euid()
   return tonumber((capture("id -u 2>/dev/null"):match("%d+")))
 end
 
-local function three_ports()
-  local ports = {}
-  for _ = 1, 20 do -- distinct ones; the kernel rarely repeats itself
+local function free_ports(n)
+  local ports, seen = {}, {}
+  for _ = 1, 10 * n do -- distinct ones; the kernel rarely repeats itself
     local p = free_port()
-    if p ~= ports[1] and p ~= ports[2] then ports[#ports + 1] = p end
-    if #ports == 3 then return ports end
+    if not seen[p] then
+      seen[p] = true
+      ports[#ports + 1] = p
+    end
+    if #ports == n then return ports end
   end
-  error("fake: could not find three free ports")
+  error("fake: could not find " .. n .. " free ports")
 end
 
 -- Runs nginx in dir (certs already made); returns srv or raises.
@@ -241,14 +250,14 @@ local function launch(dir, opts)
   local template = assert(read_file(FAKE_DIR .. "/nginx.conf.in"))
   local log = ""
   for _ = 1, START_ATTEMPTS do
-    local ports = three_ports()
+    local ports = free_ports(4)
     write_file(dir .. "/nginx.conf", render(template, {
       MODULES_DIR = opts.modules_dir or MODULES_DIR,
       -- As root nginx would drop its worker to nobody, who cannot use the
       -- 0700 temp dir; as anyone else the directive only draws a warning.
       USER_LINE = euid() == 0 and "user root;" or "",
       PREFIX = dir, FAKE_DIR = FAKE_DIR,
-      HTTP_PORT = ports[1], TLS_PORT = ports[2], OTHER_PORT = ports[3],
+      HTTP_PORT = ports[1], TLS_PORT = ports[2], OTHER_PORT = ports[3], PROXY_PORT = ports[4],
     }))
     local pid = spawn(opts.nginx or NGINX, dir)
     if not pid then error("fake: could not spawn nginx") end
@@ -260,7 +269,8 @@ local function launch(dir, opts)
         http_url = http_url,
         https_url = "https://127.0.0.1:" .. ports[2],
         other_url = "http://127.0.0.1:" .. ports[3],
-        port = ports[1], tls_port = ports[2], other_port = ports[3],
+        proxy_url = "http://127.0.0.1:" .. ports[4],
+        port = ports[1], tls_port = ports[2], other_port = ports[3], proxy_port = ports[4],
         ca_file = dir .. "/ca.pem",
         pid = pid, dir = dir,
         error_log = dir .. "/error.log",
@@ -320,9 +330,11 @@ function M.reset() return control("POST", "/_fake/reset", {}) end
 --- Queues a fault, e.g. { kind = "status", status = 503, times = 2 }.
 function M.fault(spec) return control("POST", "/_fake/fault", spec) end
 
---- The server state: orgs, users, clients, tokens, timeouts, faults. tokens
---- and users are indexed both by token string / user id and, for ipairs, as
---- an array sorted by that key; each token record carries its `token`.
+--- The server state: orgs, users, clients, tokens, timeouts, faults,
+--- oauth_clients (by client_id). tokens and users are indexed both by token
+--- string / user id and, for ipairs, as an array sorted by that key; each
+--- token record carries its `token`, issued ones also issued_by, issued_at,
+--- expires_at and expired.
 function M.state()
   local s = control("GET", "/_fake/state")
   for _, name in ipairs { "tokens", "users" } do
@@ -339,6 +351,27 @@ end
 function M.state_token(token) return M.state().tokens[token] end
 
 function M.add_token(spec) return control("POST", "/_fake/tokens", spec) end
+
+--- Registers (or replaces) an OAuth client for POST /oauth/token:
+--- { client_id, client_secret, expires_in = 86400, user_id = admin's,
+---   oauth_client_id = admin_tool's, scopes?, permissions? }. Returns the record.
+function M.add_oauth_client(spec) return control("POST", "/_fake/oauth_clients", spec) end
+
+--- Makes a token a 401 from now on, as an admin revoking it elsewhere would.
+--- Returns its state record; raises for an unknown token.
+function M.revoke_token(token) return control("POST", "/_fake/revoke", { token = token }) end
+
+--- State records of the tokens POST /oauth/token issued (of one client if
+--- given), oldest first; each has token, issued_by, issued_at, expires_at,
+--- expired and issued_n (1, 2, ... since the last reset).
+function M.issued_tokens(client_id)
+  local list = {}
+  for _, t in ipairs(M.state().tokens) do
+    if t.issued_by and (client_id == nil or t.issued_by == client_id) then list[#list + 1] = t end
+  end
+  table.sort(list, function(a, b) return a.issued_n < b.issued_n end)
+  return list
+end
 
 function M.ping() return control("GET", "/_fake/ping") end
 

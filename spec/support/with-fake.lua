@@ -44,6 +44,12 @@ local env = {
   { "FAKE_HTTPS_URL", srv.https_url },
   { "FAKE_CA_FILE", srv.ca_file },
   { "FAKE_OTHER_URL", srv.other_url },
+  -- FAKE_ names, so the library does not pick them up by itself.
+  { "FAKE_PROXY_URL", srv.proxy_url },
+  { "FAKE_PROXY_USER", seed.proxy.user },
+  { "FAKE_PROXY_PASSWORD", seed.proxy.password },
+  { "FAKE_OAUTH_CLIENT_ID", seed.oauth_clients.admin.client_id },
+  { "FAKE_OAUTH_CLIENT_SECRET", seed.oauth_clients.admin.client_secret },
   { "FAKE_PID", srv.pid },
 }
 local script = {}

@@ -122,3 +122,81 @@ describe("environment defaults", function()
     assert.same({}, options.with_environment({}, env { GENESYSCLOUD_ACCESS_TOKEN = "" }))
   end)
 end)
+
+describe("credentials, hosts, retries and logging options", function()
+  it("takes client credentials, refusing half a pair or both kinds at once", function()
+    local s = options.client { client_id = "cid", client_secret = "csecret" }
+    assert.equal("cid", s.client_id)
+    assert.matches("go together", refused { client_id = "cid" })
+    assert.matches("go together", refused { client_secret = "x" })
+    assert.matches("not both", refused { access_token = "t", client_id = "a", client_secret = "b" })
+    assert.matches("client id contains ':'", refused { client_id = "a:b", client_secret = "c" })
+    assert.matches("client secret contains a control character", refused { client_id = "a", client_secret = "c\n" })
+    assert.matches("client id is empty", refused { client_id = "", client_secret = "c" })
+  end)
+
+  it("derives the login host: login.<domain> for a region or its API host, else the base URL's origin", function()
+    assert.equal("https://login.mypurecloud.ie", options.client { region = "eu-west-1" }.login_url)
+    assert.equal("https://login.usw2.pure.cloud", options.client { base_url = "https://api.usw2.pure.cloud" }.login_url)
+    assert.equal("http://127.0.0.1:8080", options.client { base_url = "http://127.0.0.1:8080/prefix" }.login_url)
+    assert.equal("https://sso.example.com/x",
+      options.client { region = "eu-west-1", login_url = "https://sso.example.com/x/" }.login_url)
+    assert.matches("login_url scheme 'ftp'", refused { login_url = "ftp://x" })
+    assert.matches("refusing plain http", refused { login_url = "http://sso.example.com" })
+  end)
+
+  it("builds API and login URLs from a gateway, as the official SDKs do", function()
+    local s = options.client { gateway = { host = "gw.example.com", port = 8443,
+      api_path = "/genesys/api", login_path = "genesys/login" } }
+    assert.equal("https://gw.example.com:8443/genesys/api", s.base_url)
+    assert.equal("https://gw.example.com:8443/genesys/login", s.login_url)
+    local plain = options.client { gateway = { host = "127.0.0.1", protocol = "http" } }
+    assert.equal("http://127.0.0.1", plain.base_url)
+    assert.equal("http://127.0.0.1", plain.login_url)
+    assert.matches("gateway needs a host", refused { gateway = {} })
+    assert.matches("unknown gateway option 'path'", refused { gateway = { host = "h", path = "/x" } })
+    assert.matches("gateway port must be", refused { gateway = { host = "h", port = 70000 } })
+    assert.matches("gateway port must be", refused { gateway = { host = "h", port = 1.5 } })
+    assert.matches("gateway scheme 'ftp'", refused { gateway = { host = "h", protocol = "ftp" } })
+    assert.matches("refusing plain http", refused { gateway = { host = "gw.example.com", protocol = "http" } })
+    assert.matches("not both", refused { gateway = { host = "h" }, region = "eu-west-1" })
+  end)
+
+  it("takes retry as a table or false", function()
+    assert.is_false(options.client { retry = false }.retry)
+    assert.equal(2, options.client { retry = { max_attempts = 2 } }.retry.max_attempts)
+    assert.matches("must be a table or false", refused { retry = true })
+    assert.matches("must be a table or false", refused { retry = 3 })
+    assert.matches("unknown retry option 'tries'", refused { retry = { tries = 1 } })
+  end)
+
+  it("checks log_level, logger and no_proxy", function()
+    assert.matches("log_level must be one of none, error, debug, trace", refused { log_level = "verbose" })
+    assert.matches("option 'logger' must be a function", refused { logger = "stderr" })
+    assert.matches("'no_proxy' contains a control character", refused { no_proxy = "a\nb" })
+    assert.equal("", options.client { proxy = "http://p:3128" }.no_proxy)
+    assert.equal("localhost", options.client { proxy = "http://p:3128", no_proxy = "localhost" }.no_proxy)
+    assert.is_nil(options.client {}.no_proxy)
+  end)
+end)
+
+describe("environment credentials", function()
+  local function env(vars) return function(name) return vars[name] end end
+
+  it("reads the OAuth client variables when there is no access token", function()
+    assert.same({ client_id = "i", client_secret = "s" }, options.with_environment({}, env {
+      GENESYSCLOUD_OAUTHCLIENT_ID = "i", GENESYSCLOUD_OAUTHCLIENT_SECRET = "s" }))
+  end)
+
+  it("prefers the environment's access token to its OAuth client", function()
+    assert.same({ access_token = "t" }, options.with_environment({}, env {
+      GENESYSCLOUD_ACCESS_TOKEN = "t", GENESYSCLOUD_OAUTHCLIENT_ID = "i", GENESYSCLOUD_OAUTHCLIENT_SECRET = "s" }))
+  end)
+
+  it("takes no credentials from the environment when the options give any", function()
+    assert.same({ client_id = "mine", client_secret = "x" }, options.with_environment(
+      { client_id = "mine", client_secret = "x" }, env { GENESYSCLOUD_ACCESS_TOKEN = "t" }))
+    assert.same({ access_token = "mine" }, options.with_environment({ access_token = "mine" },
+      env { GENESYSCLOUD_OAUTHCLIENT_ID = "i", GENESYSCLOUD_OAUTHCLIENT_SECRET = "s" }))
+  end)
+end)

@@ -1,22 +1,33 @@
--- A client: validated settings, a transport (the C core over libcurl), and
--- the Tokens calls as methods. Runtime failures return nil, err; misuse
--- raises at the caller of the public function.
+-- A client: validated settings, a token source, a transport (the C core
+-- over libcurl), retries and logging, and the Tokens calls as methods.
+-- Runtime failures return nil, err; misuse raises at the caller of the
+-- public function.
+local auth = require "genesys.tokens.auth"
 local core = require "genesys.tokens.core"
 local errors = require "genesys.tokens.errors"
+local idle_timeout = require "genesys.tokens.idle_timeout"
 local json = require "genesys.tokens.json"
+local log = require "genesys.tokens.log"
 local options = require "genesys.tokens.options"
+local retry = require "genesys.tokens.retry"
 
 local client = {}
 
 local Client = {}
 Client.__index = Client
 
--- Access tokens are kept out of the client table, so printing or
--- serialising a client cannot show one.
-local tokens_of = setmetatable({}, { __mode = "k" })
-
 local function misuse(message, level)
   error("genesys.tokens: " .. message, level + 1)
+end
+
+-- What trace-level log entries show of the request headers.
+local function logged_headers(s)
+  local headers = { ["User-Agent"] = (s.user_agent and s.user_agent .. " " or "") .. core.user_agent }
+  for _, line in ipairs(s.headers) do
+    local name, value = line:match("^([^:]+): (.*)$")
+    headers[name] = value
+  end
+  return headers
 end
 
 --- A new client from options (see options.lua); raises on bad options.
@@ -26,18 +37,28 @@ function client.new(opts, level)
   local s = options.client(opts, level)
   local transport, err = core.new {
     base_url = s.base_url,
+    login_url = s.login_url,
     timeout_ms = math.floor(s.timeout * 1000 + 0.5),
     connect_timeout_ms = math.floor(s.connect_timeout * 1000 + 0.5),
     max_body = s.max_body,
     ca_file = s.ca_file,
     proxy = s.proxy,
+    no_proxy = s.no_proxy,
     user_agent = s.user_agent,
     headers = s.headers,
   }
   if not transport then misuse(err, level) end
-  local self = setmetatable({ base_url = s.base_url, _transport = transport }, Client)
-  tokens_of[self] = s.access_token
-  return self
+  s.log_request_headers = logged_headers(s)
+  return setmetatable({
+    base_url = s.base_url,
+    login_url = s.login_url,
+    _transport = transport,
+    _source = auth.new(s),
+    _retry = s.retry,
+    _logger = log.new(s),
+    _now = core.now,
+    _sleep = core.sleep,
+  }, Client)
 end
 
 function Client:__tostring()
@@ -45,57 +66,165 @@ function Client:__tostring()
     self._transport:closed() and " closed" or "")
 end
 
--- What each call accepts besides the client's own settings.
-local CALL_OPTIONS = {
-  me = { access_token = "string", preserve_idle_ttl = "boolean" },
-  revoke_me = { access_token = "string" },
-  revoke = { access_token = "string" },
+-- Sends with the retry policy: `send()` returns the core's result table.
+-- Each attempt is logged. Returns the last result and the attempt count.
+local function send_with_retries(self, send, secrets, request_body, is_login)
+  local waited, attempt = 0, 0
+  while true do
+    attempt = attempt + 1
+    local started = self._now()
+    local res = send()
+    log.attempt(self._logger, { res = res, attempt = attempt, duration = self._now() - started,
+      secrets = secrets, request_body = request_body, is_login = is_login })
+    local delay = retry.delay(self._retry, attempt, res, waited)
+    if not delay then return res, attempt end
+    if delay > 0 then self._sleep(delay) end
+    waited = waited + delay
+  end
+end
+
+local function login(self)
+  return function(client_id, client_secret)
+    local res = send_with_retries(self, function()
+      return self._transport:login(client_id, client_secret)
+    end, self._source:secrets(), "grant_type=client_credentials", true)
+    return res
+  end
+end
+
+local function remember(self, res, attempts)
+  if not res.status then return end
+  self._last = {
+    method = res.method, url = res.url, status = res.status, attempts = attempts,
+    correlation_id = res.correlation_id, retry_after = res.retry_after,
+    ratelimit = { count = res.ratelimit_count, allowed = res.ratelimit_allowed, reset = res.ratelimit_reset },
+  }
+end
+
+--- The status, correlation id, Retry-After and rate-limit headers of the
+-- last HTTP response this client received (nil before the first).
+function Client:last_response()
+  local last = self._last
+  if not last then return nil end
+  local copy = {}
+  for k, v in pairs(last) do copy[k] = v end
+  copy.ratelimit = { count = last.ratelimit.count, allowed = last.ratelimit.allowed, reset = last.ratelimit.reset }
+  return copy
+end
+
+-- How each call is sent and what its success returns.
+local CALLS = {
+  me = {
+    options = { access_token = "string", preserve_idle_ttl = "boolean" },
+    send = function(t, token, o) return t:me(token, o.preserve_idle_ttl == true) end,
+    returns = "object",
+  },
+  verify = {
+    options = { access_token = "string" },
+    send = function(t, token) return t:verify(token) end,
+    returns = "true",
+  },
+  revoke_me = {
+    options = { access_token = "string" },
+    send = function(t, token) return t:revoke_me(token) end,
+    returns = "true",
+  },
+  revoke = {
+    options = { access_token = "string" },
+    check = function(user_id, level) options.check_user_id(user_id, level + 1) return user_id end,
+    send = function(t, token, _, user_id) return t:revoke(token, user_id) end,
+    returns = "true",
+  },
+  idle_timeout = {
+    options = { access_token = "string" },
+    send = function(t, token) return t:idle_timeout(token) end,
+    returns = "object",
+  },
+  set_idle_timeout = {
+    options = { access_token = "string" },
+    check = function(value, level)
+      local body, problem = idle_timeout.encode(value)
+      if not body then misuse(problem, level + 1) end
+      return body
+    end,
+    send = function(t, token, _, body) return t:set_idle_timeout(token, body) end,
+    returns = "object",
+  },
 }
 
-local NO_TOKEN = "no access token: set GENESYSCLOUD_ACCESS_TOKEN, or pass "
-  .. "access_token to tokens.new{} or to the call"
+local NO_TOKEN = "no credentials: set GENESYSCLOUD_ACCESS_TOKEN (or GENESYSCLOUD_OAUTHCLIENT_ID and "
+  .. "GENESYSCLOUD_OAUTHCLIENT_SECRET), or pass access_token (or client_id and client_secret)"
 
--- Runs one call: validates, sends, and turns the core's answer into the
--- call's result. `level` 1 blames the caller of run, 2 its caller.
-local function run(self, name, opts, user_id, level)
+local function result_of(call, res, secrets)
+  if res.kind then
+    return nil, errors.new({ kind = res.kind, code = res.code, message = res.message,
+      correlation_id = res.correlation_id }, secrets)
+  end
+  if res.status < 200 or res.status > 299 then
+    return nil, errors.from_response(res, secrets)
+  end
+  if call.returns == "true" then return true end
+  local value, err = json.decode_object(res.body)
+  if not value then
+    return nil, errors.new({ kind = "decode", status = res.status, message = err,
+      correlation_id = res.correlation_id }, secrets)
+  end
+  return value
+end
+
+-- Runs one call: validates, obtains a token, sends with retries (and once
+-- more with a fresh token after a 401 on one it obtained itself), and
+-- turns the answer into the call's result. `level` 1 blames the caller of
+-- run, 2 its caller.
+local function run(self, name, opts, arg, level)
   level = level + 1
   if getmetatable(self) ~= Client then
     misuse(("%s must be called as a method (client:%s())"):format(name, name), level)
   end
   if self._transport:closed() then misuse("attempt to use a closed client", level) end
-  local o = options.call(opts, CALL_OPTIONS[name], level)
-  if name == "revoke" then options.check_user_id(user_id, level) end
+  local call = CALLS[name]
+  local o = options.call(opts, call.options, level)
+  if call.check then arg = call.check(arg, level) end
 
-  local token = o.access_token or tokens_of[self]
-  if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
-  local secrets = { token }
+  local source = self._source
+  local token, err = o.access_token
+  if not token then
+    token, err = source:token(self._now(), login(self))
+    if err then return nil, err end
+    if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
+  end
 
-  local res, kind, code, message
-  if name == "me" then
-    res, kind, code, message = self._transport:me(token, o.preserve_idle_ttl == true)
-  elseif name == "revoke_me" then
-    res, kind, code, message = self._transport:revoke_me(token)
-  else
-    res, kind, code, message = self._transport:revoke(token, user_id)
+  local function attempt_with(bearer)
+    local secrets = source:secrets()
+    secrets[#secrets + 1] = bearer
+    local res, attempts = send_with_retries(self, function()
+      return call.send(self._transport, bearer, o, arg)
+    end, secrets, name == "set_idle_timeout" and arg or nil)
+    remember(self, res, attempts)
+    return res, secrets
   end
-  if not res then return nil, errors.from_failure(kind, code, message, secrets) end
-  if res.status < 200 or res.status > 299 then
-    return nil, errors.from_response(res, secrets)
-  end
-  if name ~= "me" then return true end
 
-  local info, err = json.decode_object(res.body)
-  if not info then
-    return nil, errors.new({ kind = "decode", status = res.status, message = err,
-      correlation_id = res.correlation_id }, secrets)
+  local res, secrets = attempt_with(token)
+  if res.status == 401 and not o.access_token and source:forget(token) then
+    token, err = source:token(self._now(), login(self))
+    if not token then return nil, err end
+    res, secrets = attempt_with(token)
   end
-  return info
+  if name == "verify" and res.status == 401 then
+    return false, errors.from_response(res, secrets)
+  end
+  return result_of(call, res, secrets)
 end
 
 -- Not tail calls: a tail call would drop the frame the error level counts.
 function Client:me(opts)
   local info, err = run(self, "me", opts, nil, 2)
   return info, err
+end
+
+function Client:verify(opts)
+  local ok, err = run(self, "verify", opts, nil, 2)
+  return ok, err
 end
 
 function Client:revoke_me(opts)
@@ -106,6 +235,16 @@ end
 function Client:revoke(user_id, opts)
   local ok, err = run(self, "revoke", opts, user_id, 2)
   return ok, err
+end
+
+function Client:idle_timeout(opts)
+  local t, err = run(self, "idle_timeout", opts, nil, 2)
+  return t, err
+end
+
+function Client:set_idle_timeout(value, opts)
+  local t, err = run(self, "set_idle_timeout", opts, value, 2)
+  return t, err
 end
 
 --- Closes the connection cache; idempotent. Calls afterwards raise.

@@ -3,6 +3,8 @@
 -- at the caller (level 3 = the caller of the public function).
 local core = require "genesys.tokens.core"
 local regions = require "genesys.tokens.regions"
+local retry = require "genesys.tokens.retry"
+local log = require "genesys.tokens.log"
 
 local options = {}
 
@@ -29,7 +31,19 @@ local TYPES = {
   headers = "table",
   max_body = "number",
   allow_http = "boolean",
+  client_id = "string",
+  client_secret = "string",
+  login_url = "string",
+  gateway = "table",
+  no_proxy = "string",
+  retry = { table = true, boolean = true },
+  logger = "function",
+  log_level = "string",
+  log_bodies = "boolean",
 }
+
+local GATEWAY = { host = "string", port = "number", protocol = "string",
+  api_path = "string", login_path = "string" }
 
 -- Headers the client owns; a default header may not replace them.
 local MANAGED_HEADERS = {
@@ -63,25 +77,27 @@ local function is_loopback(host)
     or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
---- Checks a base URL; returns it without a trailing slash.
-function options.check_base_url(url, allow_http, level)
-  if #url > 2048 then fail("base_url is too long", level + 1) end
-  if url:find("[%c%s]") then fail("base_url contains a space or a control character", level + 1) end
+--- Checks a base URL (`what` names the option in messages); returns it
+-- without a trailing slash.
+function options.check_base_url(url, allow_http, level, what)
+  what = what or "base_url"
+  if #url > 2048 then fail(what .. " is too long", level + 1) end
+  if url:find("[%c%s]") then fail(what .. " contains a space or a control character", level + 1) end
   local scheme, authority, path = url:match("^(%a[%w+.-]*)://([^/?#]*)([^?#]*)$")
   if not scheme then
-    fail(("base_url '%s' is not an http(s) URL without query or fragment"):format(url), level + 1)
+    fail(("%s '%s' is not an http(s) URL without query or fragment"):format(what, url), level + 1)
   end
   scheme = scheme:lower()
   if scheme ~= "https" and scheme ~= "http" then
-    fail(("base_url scheme '%s' is not http or https"):format(scheme), level + 1)
+    fail(("%s scheme '%s' is not http or https"):format(what, scheme), level + 1)
   end
   if authority:find("@", 1, true) then
-    fail("base_url must not carry credentials", level + 1)
+    fail(what .. " must not carry credentials", level + 1)
   end
   local host = authority:match("^(%[[%x:.]+%])") or authority:match("^([^:]+)")
   local port = authority:sub(#(host or "") + 1)
   if not host or not (port == "" or port:match("^:%d+$")) then
-    fail(("base_url '%s' has no valid host"):format(url), level + 1)
+    fail(("%s '%s' has no valid host"):format(what, url), level + 1)
   end
   if scheme == "http" and not allow_http and not is_loopback(host) then
     fail(("refusing plain http:// to %s: a bearer token would cross the network "
@@ -128,8 +144,9 @@ function options.client(opts, level)
   for key, value in pairs(opts) do
     local want = TYPES[key]
     if not want then fail(("unknown option '%s'"):format(tostring(key)), level) end
-    if type(value) ~= want then
-      fail(("option '%s' must be a %s, got %s"):format(key, want, type(value)), level)
+    if type(want) == "table" and not want[type(value)] or type(want) == "string" and type(value) ~= want then
+      fail(("option '%s' must be a %s, got %s"):format(key,
+        type(want) == "table" and "table or false" or want, type(value)), level)
     end
   end
 
@@ -155,43 +172,132 @@ function options.client(opts, level)
     end
   end
   if opts.headers then s.headers = check_headers(opts.headers, level) end
-  if opts.access_token ~= nil then
-    options.check_token(opts.access_token, level)
-    s.access_token = opts.access_token
+
+  if opts.no_proxy then
+    if opts.no_proxy:find("%c") then fail("option 'no_proxy' contains a control character", level) end
+    s.no_proxy = opts.no_proxy
+  elseif opts.proxy then
+    s.no_proxy = "" -- a proxy given here applies to every host, whatever no_proxy says
   end
 
-  if opts.base_url then
-    s.base_url = options.check_base_url(opts.base_url, opts.allow_http, level)
+  if opts.retry == true then fail("option 'retry' must be a table or false, got boolean", level) end
+  s.retry = retry.policy(opts.retry, function(message) fail(message, level + 2) end)
+  if opts.log_level ~= nil and not log.LEVELS[opts.log_level] then
+    fail(("log_level must be one of none, error, debug, trace; got '%s'"):format(opts.log_level), level)
+  end
+  s.log_level, s.logger, s.log_bodies = opts.log_level or "none", opts.logger, opts.log_bodies
+
+  options.credentials(opts, s, level)
+  options.hosts(opts, s, level)
+  return s
+end
+
+--- Who the client is: a fixed access token, or an OAuth client that logs
+-- in with the client-credentials grant (never both).
+function options.credentials(opts, s, level)
+  if opts.access_token ~= nil then
+    options.check_token(opts.access_token, level + 1)
+    s.access_token = opts.access_token
+  end
+  if opts.client_id ~= nil or opts.client_secret ~= nil then
+    if s.access_token then
+      fail("give access_token or client_id and client_secret, not both", level + 1)
+    end
+    if opts.client_id == nil or opts.client_secret == nil then
+      fail("client_id and client_secret go together", level + 1)
+    end
+    local problem = core.credentials_problem(opts.client_id, opts.client_secret)
+    if problem then fail(problem, level + 1) end
+    s.client_id, s.client_secret = opts.client_id, opts.client_secret
+  end
+end
+
+local function gateway_urls(gw, allow_http, level)
+  for key, value in pairs(gw) do
+    local want = GATEWAY[key]
+    if not want then fail(("unknown gateway option '%s'"):format(tostring(key)), level + 1) end
+    if type(value) ~= want then
+      fail(("gateway option '%s' must be a %s, got %s"):format(key, want, type(value)), level + 1)
+    end
+  end
+  if not gw.host then fail("gateway needs a host", level + 1) end
+  local port = gw.port
+  if port ~= nil and (port % 1 ~= 0 or port < 1 or port > 65535) then
+    fail("gateway port must be a whole number from 1 to 65535", level + 1)
+  end
+  local origin = (gw.protocol or "https") .. "://" .. gw.host .. (port and (":" .. ("%d"):format(port)) or "")
+  local function with(path)
+    if not path or path == "" then return origin end
+    return origin .. "/" .. path:gsub("^/+", "")
+  end
+  return options.check_base_url(with(gw.api_path), allow_http, level + 1, "gateway"),
+    options.check_base_url(with(gw.login_path), allow_http, level + 1, "gateway")
+end
+
+--- Where requests go: base_url for the API, login_url for /oauth/token.
+-- A region gives https://api.<domain> and https://login.<domain>; a
+-- base_url its own origin (or login.<domain> for a region's API host),
+-- unless login_url says otherwise; a gateway both, with its path prefixes.
+function options.hosts(opts, s, level)
+  if opts.gateway then
+    if opts.base_url or opts.region then
+      fail("give gateway, or region or base_url, not both", level + 1)
+    end
+    s.base_url, s.login_url = gateway_urls(opts.gateway, opts.allow_http, level + 1)
+  elseif opts.base_url then
+    s.base_url = options.check_base_url(opts.base_url, opts.allow_http, level + 1)
+    local scheme, host, rest = s.base_url:match("^(%a+)://([^/:]+)(.*)$")
+    local domain = host and scheme == "https" and rest == "" and host:match("^api%.(.+)$")
+    if domain and regions.domain(domain) then
+      s.login_url = "https://login." .. domain
+    else
+      s.login_url = s.base_url:match("^%a+://[^/]+")
+    end
   else
     local url, err = regions.base_url(opts.region or "us-east-1")
-    if not url then fail(err, level) end
+    if not url then fail(err, level + 1) end
     s.base_url = url
+    s.login_url = url:gsub("^https://api%.", "https://login.")
   end
-  return s
+  if opts.login_url then
+    s.login_url = options.check_base_url(opts.login_url, opts.allow_http, level + 1, "login_url")
+  end
 end
 
 -- GENESYSCLOUD_* variable -> option, the names the Genesys CLI and the
 -- Terraform provider use.
 options.ENVIRONMENT = {
   { "GENESYSCLOUD_ACCESS_TOKEN", "access_token" },
+  { "GENESYSCLOUD_OAUTHCLIENT_ID", "client_id" },
+  { "GENESYSCLOUD_OAUTHCLIENT_SECRET", "client_secret" },
   { "GENESYSCLOUD_REGION", "region" },
   { "GENESYSCLOUD_BASE_URL", "base_url" },
 }
 
---- `opts` completed from the environment: an option given wins, and a
--- region or base_url given replaces both of the environment's.
+-- Options that come as a group: one given replaces the whole group of the
+-- environment's. An access token in the environment wins over an OAuth
+-- client there, as in the Genesys CLI.
+local GROUP = {
+  access_token = "credentials", client_id = "credentials", client_secret = "credentials",
+  region = "place", base_url = "place", gateway = "place",
+}
+
+--- `opts` completed from the GENESYSCLOUD_* environment variables.
 function options.with_environment(opts, getenv)
   getenv = getenv or os.getenv
-  local merged = {}
-  for k, v in pairs(opts or {}) do merged[k] = v end
-  local place_given = merged.region ~= nil or merged.base_url ~= nil
+  local merged, given = {}, {}
+  for k, v in pairs(opts or {}) do
+    merged[k] = v
+    if GROUP[k] then given[GROUP[k]] = true end
+  end
+  local env = {}
   for _, pair in ipairs(options.ENVIRONMENT) do
-    local variable, option = pair[1], pair[2]
-    local value = getenv(variable)
-    local is_place = option == "region" or option == "base_url"
-    if merged[option] == nil and value and value ~= "" and not (is_place and place_given) then
-      merged[option] = value
-    end
+    local value = getenv(pair[1])
+    if value and value ~= "" then env[pair[2]] = value end
+  end
+  if env.access_token then env.client_id, env.client_secret = nil, nil end
+  for option, value in pairs(env) do
+    if not given[GROUP[option]] then merged[option] = value end
   end
   return merged
 end

@@ -4,11 +4,18 @@
 -- API (Bearer token auth; routes matched on the raw request line):
 --   GET|HEAD|DELETE /api/v2/tokens/me, DELETE /api/v2/tokens/{userId}
 --   (needs oauth:token:delete), GET|PUT /api/v2/tokens/timeout (PUT needs
---   directory:organization:admin).
+--   directory:organization:admin). A token past its expires_at is a 401.
+-- Login (the "login host" is the same listeners): POST /oauth/token, the
+--   client-credentials grant; errors in the OAuth shape, not ErrorBody.
+-- Gateway: a raw path /gw/api/REST or /gw/login/REST is served as /REST.
+-- Absolute-form request lines (what an HTTP proxy gets) are served too; the
+--   "proxy" listener requires them and Proxy-Authorization (seed.proxy).
 -- Control (plain JSON, not logged): GET /_fake/ping, POST /_fake/reset,
---   GET /_fake/log, GET /_fake/state, POST /_fake/fault, POST /_fake/tokens.
+--   GET /_fake/log, GET /_fake/state, POST /_fake/fault, POST /_fake/tokens,
+--   POST /_fake/oauth_clients, POST /_fake/revoke.
 -- Fault kinds: status, 429, truncated_json, short_body, html, huge, trickle,
---   delay, reset, redirect (see apply_fault).
+--   delay, reset, redirect (see apply_fault). A fault without `path` hits
+--   API requests only; login needs path = "/oauth/token".
 --
 -- State lives in the shared dict `fake` as one JSON document. The server
 -- runs a single worker and no handler yields between reading and writing the
@@ -56,14 +63,39 @@ end
 
 ---------------------------------------------------------------- state
 
+-- What a client-credentials token may do unless its OAuth client says else.
+local CC_SCOPES = { "admin", "oauth:token:delete" }
+local CC_PERMISSIONS = { "oauth:token:delete", "directory:organization:admin" }
+-- Genesys' default lifetime of a client-credentials token.
+local CC_EXPIRES_IN = 86400
+
+-- A registered OAuth client from seed.lua or POST /_fake/oauth_clients.
+-- `user` may be a seed user key ("admin") or a user id.
+local function oauth_client_record(spec)
+  local user = spec.user_id or spec.user or "admin"
+  if seed.users[user] then user = seed.users[user].id end
+  return {
+    client_id = spec.client_id, client_secret = spec.client_secret,
+    expires_in = spec.expires_in or CC_EXPIRES_IN,
+    user_id = user,
+    oauth_client = spec.oauth_client or spec.oauth_client_id or seed.clients.admin_tool.id,
+    scopes = copy(spec.scopes or CC_SCOPES),
+    permissions = copy(spec.permissions or CC_PERMISSIONS),
+  }
+end
+
 local function fresh_state()
-  local s = { orgs = {}, users = {}, clients = {}, tokens = {}, timeouts = copy(seed.timeouts) }
+  local s = { orgs = {}, users = {}, clients = {}, tokens = {}, timeouts = copy(seed.timeouts),
+    oauth_clients = {} }
   for _, o in pairs(seed.orgs) do s.orgs[o.id] = copy(o) end
   for _, u in pairs(seed.users) do s.users[u.id] = copy(u) end
   for _, c in pairs(seed.clients) do s.clients[c.id] = copy(c) end
   for tok, t in pairs(seed.tokens) do
     s.tokens[tok] = copy(t)
     s.tokens[tok].revoked = false
+  end
+  for _, oc in pairs(seed.oauth_clients) do
+    s.oauth_clients[oc.client_id] = oauth_client_record(oc)
   end
   return s
 end
@@ -151,6 +183,11 @@ end
 local function send_403(permission, headers)
   send_error(403, "missing.permissions", "Unable to perform the requested action. "
     .. "You are missing the following permission(s): [" .. permission .. "]", headers)
+end
+
+-- The login host's error shape (reference 3.2), not ErrorBody.
+local function send_oauth_error(status, err, description, headers)
+  send_json(status, { error = err, description = description, error_description = description }, headers)
 end
 
 -- A simple per-token request counter in a 60 s window; never enforced.
@@ -302,41 +339,144 @@ local function delete_user(ctx)
 end
 
 local DEFAULT_TIMEOUT = { idleTokenTimeoutSeconds = 900, enableIdleTokenTimeout = false }
+local UNITS = { MINUTES = true, HOURS = true }
 
-local function get_timeout(ctx)
-  send_json(200, ctx.state.timeouts[ctx.tok.org_id] or DEFAULT_TIMEOUT, ctx.rl)
+local function is_int(v, lo, hi)
+  return type(v) == "number" and v % 1 == 0 and v >= lo and v <= hi
 end
 
+-- A JSON array as cjson decodes it: only keys 1..n ({} counts, [] is {}).
+local function is_array(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == #v
+end
+
+-- One field check: returns nil when fine, else the 400 message naming it.
+local CHECKS = {
+  int = function(name, v, lo, hi)
+    if not is_int(v, lo, hi) then
+      return name .. " must be an integer between " .. lo .. " and " .. hi
+    end
+  end,
+  bool = function(name, v)
+    if type(v) ~= "boolean" then return name .. " must be a boolean" end
+  end,
+  unit = function(name, v)
+    if not UNITS[v] then return name .. " must be MINUTES or HOURS" end
+  end,
+  strings = function(name, v)
+    if not is_array(v) then return name .. " must be an array of strings" end
+    for _, g in ipairs(v) do
+      if type(g) ~= "string" then return name .. " must be an array of strings" end
+    end
+  end,
+}
+
+local BUNDLE_FIELDS = {
+  { "priority", "int", 1, 5 }, { "timeoutSeconds", "int", 300, 28800 },
+  { "inactivityTimeoutUnit", "unit" }, { "groups", "strings" },
+}
+
+-- Checks and copies one InactivityTimeoutGroupBundle (reference 2.9); JSON
+-- nulls count as absent. Returns the copy, or nil and a message.
+local function check_bundle(b, prefix)
+  if type(b) ~= "table" or (next(b) ~= nil and is_array(b)) then
+    return nil, prefix .. " must be an object"
+  end
+  local out = {}
+  for _, f in ipairs(BUNDLE_FIELDS) do
+    local v = b[f[1]]
+    if v ~= nil and v ~= cjson.null then
+      local err = CHECKS[f[2]](prefix .. "." .. f[1], v, f[3], f[4])
+      if err then return nil, err end
+      out[f[1]] = v
+    end
+  end
+  return out
+end
+
+local TIMEOUT_FIELDS = {
+  { "idleTokenTimeoutSeconds", "int", 300, 28800 }, { "enableIdleTokenTimeout", "bool" },
+  { "inactivityTimeoutUnit", "unit" }, { "inactivityTimeoutGroupsEnabled", "bool" },
+}
+
+-- Checks an IdleTokenTimeout body (reference 2.8). Returns the known fields
+-- it sets (unknown ones are dropped, JSON nulls count as absent), or nil
+-- and a message naming the bad field.
+local function check_timeout(body)
+  local out = {}
+  for _, f in ipairs(TIMEOUT_FIELDS) do
+    local v = body[f[1]]
+    if v ~= nil and v ~= cjson.null then
+      local err = CHECKS[f[2]](f[1], v, f[3], f[4])
+      if err then return nil, err end
+      out[f[1]] = v
+    end
+  end
+  local bundles = body.inactivityTimeoutGroupBundles
+  if bundles ~= nil and bundles ~= cjson.null then
+    if not is_array(bundles) then
+      return nil, "inactivityTimeoutGroupBundles must be an array"
+    end
+    out.inactivityTimeoutGroupBundles = {}
+    for i, b in ipairs(bundles) do
+      local copy_b, err = check_bundle(b, "inactivityTimeoutGroupBundles[" .. (i - 1) .. "]")
+      if not copy_b then return nil, err end
+      out.inactivityTimeoutGroupBundles[i] = copy_b
+    end
+  end
+  return out
+end
+
+-- The stored setting as JSON wants it: empty arrays stay arrays.
+local function timeout_view(t)
+  t = copy(t)
+  if t.inactivityTimeoutGroupBundles then
+    for _, b in ipairs(t.inactivityTimeoutGroupBundles) do
+      if b.groups then b.groups = arr(b.groups) end
+    end
+    t.inactivityTimeoutGroupBundles = arr(t.inactivityTimeoutGroupBundles)
+  end
+  return t
+end
+
+local function get_timeout(ctx)
+  send_json(200, timeout_view(ctx.state.timeouts[ctx.tok.org_id] or DEFAULT_TIMEOUT), ctx.rl)
+end
+
+-- PUT merges the fields given into the org's setting and answers with the
+-- whole stored object.
 local function put_timeout(ctx)
   if not permissions(ctx.state, ctx.tok)["directory:organization:admin"] then
     return send_403("directory:organization:admin", ctx.rl)
   end
   local ok, body = pcall(cjson.decode, ctx.body or "")
-  if not ok or type(body) ~= "table" then
+  if not ok or type(body) ~= "table" or (next(body) ~= nil and is_array(body)) then
     return send_error(400, "bad.request",
       "The request could not be understood by the server due to malformed syntax.", ctx.rl)
   end
-  local secs = body.idleTokenTimeoutSeconds
-  if secs ~= nil and (type(secs) ~= "number" or secs % 1 ~= 0 or secs < 300 or secs > 28800) then
-    return send_error(400, "bad.request", "idleTokenTimeoutSeconds must be between 300 and 28800", ctx.rl)
-  end
-  local enable = body.enableIdleTokenTimeout
-  if enable ~= nil and type(enable) ~= "boolean" then
-    return send_error(400, "bad.request", "enableIdleTokenTimeout must be a boolean", ctx.rl)
+  local fields, err = check_timeout(body)
+  if not fields then
+    local field = err:match("^(%S+)")
+    return send_error(400, "bad.request", err, ctx.rl,
+      { details = { { errorCode = "bad.request", fieldName = field } } })
   end
   local cur = ctx.state.timeouts[ctx.tok.org_id] or copy(DEFAULT_TIMEOUT)
-  for k, v in pairs(body) do cur[k] = v end
+  for k, v in pairs(fields) do cur[k] = v end
   ctx.state.timeouts[ctx.tok.org_id] = cur
   save_state(ctx.state)
-  send_json(200, cur, ctx.rl)
+  send_json(200, timeout_view(cur), ctx.rl)
 end
 
 local TOKENS = "/api/v2/tokens/"
 
--- Returns the table method -> handler for a raw path, or nil; may set
--- ctx.user_id. Only the raw path is used, so "%2F" stays inside a segment.
+-- Returns the table method -> handler for a raw path (gateway prefix gone),
+-- or nil; may set ctx.user_id. Only the raw path is used, so "%2F" stays
+-- inside a segment.
 local function route(ctx)
-  local path = ctx.path
+  local path = ctx.route
   if path == TOKENS .. "me" then
     return { GET = get_me, HEAD = head_me, DELETE = delete_me }
   elseif path == TOKENS .. "timeout" then
@@ -367,9 +507,93 @@ local function api(ctx)
   end
   ctx.state = load_state()
   local tok = tok_str and ctx.state.tokens[tok_str]
-  if not tok or tok.revoked then return send_401(ctx.rl) end
+  if not tok or tok.revoked or (tok.expires_at and ngx.now() >= tok.expires_at) then
+    return send_401(ctx.rl)
+  end
   ctx.tok = tok
   return handler(ctx)
+end
+
+---------------------------------------------------------------- login
+
+local LOGIN = "/oauth/token"
+local FORM = "application/x-www-form-urlencoded"
+-- RFC 6749 5.1: token responses must not be cached.
+local NO_STORE = { ["Cache-Control"] = "no-store", Pragma = "no-cache" }
+local TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+local function random_token(tokens)
+  for _ = 1, 10 do -- a clash is all but impossible; bounded anyway
+    local t = {}
+    for i = 1, 64 do
+      local k = math.random(1, #TOKEN_CHARS)
+      t[i] = TOKEN_CHARS:sub(k, k)
+    end
+    local s = table.concat(t)
+    if not tokens[s] then return s end
+  end
+  error("cannot make a fresh token")
+end
+
+local function iso(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", math.floor(t % 1 * 1000))
+end
+
+-- The registered client named by the Basic header, or nil and why not.
+-- Split at the first ':' as the SDKs join id and secret (no form-encoding).
+local function basic_client(headers, state)
+  local h = headers["authorization"]
+  local b64 = type(h) == "string" and h:match("^[Bb][Aa][Ss][Ii][Cc] +(%S+) *$")
+  local pair = b64 and ngx.decode_base64(b64)
+  if not pair then return nil, "client authentication is required (HTTP Basic)" end
+  local id, secret = pair:match("^([^:]*):(.*)$")
+  if not id then return nil, "malformed Basic credentials" end
+  local oc = state.oauth_clients[id]
+  if not oc then return nil, "client not found" end
+  if oc.client_secret ~= secret then return nil, "client authentication failed" end
+  return oc
+end
+
+-- Adds a real token for the client to state; returns the token response.
+local function issue_token(state, oc)
+  local user = state.users[oc.user_id] or {}
+  local org = user.org_id or seed.orgs.acme.id
+  local now = ngx.now()
+  local tok = random_token(state.tokens)
+  state.tokens[tok] = {
+    user_id = oc.user_id, org_id = org, home_org_id = org, client_id = oc.oauth_client,
+    scopes = copy(oc.scopes), permissions = copy(oc.permissions),
+    date_token_idles = iso(now + oc.expires_in), revoked = false,
+    issued_by = oc.client_id, issued_at = now, expires_at = now + oc.expires_in,
+    -- ngx.now() is cached per event-loop turn, so two logins may share
+    -- issued_at: this serial orders them.
+    issued_n = dict:incr("issued_n", 1, 0),
+  }
+  return { access_token = tok, token_type = "bearer", expires_in = oc.expires_in }
+end
+
+-- POST /oauth/token, client-credentials grant (reference 5.1).
+local function login(ctx)
+  if ctx.method ~= "POST" then
+    return send_oauth_error(405, "invalid_request",
+      "HTTP " .. ctx.method .. " is not supported for this resource", { Allow = "POST" })
+  end
+  local state = load_state()
+  local oc, why = basic_client(ctx.headers, state)
+  if not oc then return send_oauth_error(401, "invalid_client", why) end
+  local ctype = ctx.headers["content-type"]
+  local media = type(ctype) == "string" and ctype:match("^%s*([^;%s]+)")
+  if not media or media:lower() ~= FORM then
+    return send_oauth_error(400, "invalid_request", "Content-Type must be " .. FORM)
+  end
+  local grant = ngx.decode_args(ctx.body or "", 100).grant_type
+  if grant ~= "client_credentials" then
+    return send_oauth_error(400, "unsupported_grant_type", type(grant) == "string"
+      and ("grant_type " .. grant .. " is not supported") or "grant_type is required")
+  end
+  local res = issue_token(state, oc)
+  save_state(state)
+  send_json(200, res, NO_STORE)
 end
 
 ---------------------------------------------------------------- faults
@@ -379,12 +603,19 @@ local KINDS = {
   huge = true, trickle = true, delay = true, reset = true, redirect = true,
 }
 
+-- A fault's path is a prefix of the raw path or of the routed one (gateway
+-- prefix gone); with no path it hits API requests but not the login.
+local function fault_matches(f, ctx)
+  if f.method ~= nil and f.method ~= ctx.method then return false end
+  if f.path == nil then return not ctx.login end
+  return ctx.path:sub(1, #f.path) == f.path or ctx.route:sub(1, #f.path) == f.path
+end
+
 -- Takes (and uses up one time of) the first queued fault matching the request.
 local function take_fault(ctx)
   local faults = load_faults()
   for i, f in ipairs(faults) do
-    if (f.path == nil or ctx.path:sub(1, #f.path) == f.path)
-      and (f.method == nil or f.method == ctx.method) then
+    if fault_matches(f, ctx) then
       f.times = f.times - 1
       if f.times <= 0 then table.remove(faults, i) end
       save_faults(faults)
@@ -402,6 +633,18 @@ local function sample_info(ctx)
   return encode(token_info(state, t))
 end
 
+-- Body of the broken 200 responses: TokenInfo for the API; for the login a
+-- token response whose token is real (issued to the caller's client if its
+-- credentials are good, else to cc-admin-id), so a slow login can succeed.
+local function sample_body(ctx)
+  if not ctx.login then return sample_info(ctx) end
+  local state = load_state()
+  local oc = basic_client(ctx.headers, state) or state.oauth_clients[seed.oauth_clients.admin.client_id]
+  local res = issue_token(state, oc)
+  save_state(state)
+  return encode(res)
+end
+
 local function num(v, default, max)
   v = tonumber(v) or default
   if max and v > max then v = max end
@@ -413,9 +656,14 @@ local HTML = "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
   .. "<center><h1>%d %s</h1></center>\r\n<hr><center>awselb/2.0</center>\r\n</body>\r\n</html>\r\n"
 local REASONS = { [502] = "Bad Gateway", [503] = "Service Temporarily Unavailable", [504] = "Gateway Time-out" }
 
+-- `error` of a status/429 fault on the login (which answers in the OAuth
+-- shape); RFC 6749 names the 503 one.
+local OAUTH_ERRORS = { [429] = "too_many_requests", [503] = "temporarily_unavailable" }
+
 -- Sends the faulty response. Returns true when the request must then be
 -- handled normally (delay). Every fault takes an optional `headers` object
--- added to the response. Kind parameters (defaults):
+-- added to the response. On the login, status and 429 answer in the OAuth
+-- shape and the 200 bodies are token responses. Kind parameters (defaults):
 --   status: status (500), code, message       429: retry_after (1)
 --   html: status (502)                         delay: seconds (1)
 --   huge: bytes (8 MiB), chunked (false)       redirect: status (302)
@@ -426,17 +674,26 @@ local function apply_fault(ctx, f)
   local kind = f.kind
   if kind == "status" then
     local status = num(f.status, 500)
-    send_error(status, f.code, f.message)
+    if ctx.login then
+      send_oauth_error(status, f.code or OAUTH_ERRORS[status] or (status >= 500 and "server_error")
+        or "invalid_request", f.message or ("The requested operation failed with status " .. status))
+    else
+      send_error(status, f.code, f.message)
+    end
   elseif kind == "429" then
     local secs = num(f.retry_after, 1)
-    send_error(429, "too.many.requests.retry.after",
-      "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds",
-      { ["Retry-After"] = tostring(secs) })
+    local msg = "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds"
+    local h = { ["Retry-After"] = tostring(secs) }
+    if ctx.login then
+      send_oauth_error(429, OAUTH_ERRORS[429], msg, h)
+    else
+      send_error(429, "too.many.requests.retry.after", msg, h)
+    end
   elseif kind == "truncated_json" then
-    local body = sample_info(ctx)
+    local body = sample_body(ctx)
     send(200, body:sub(1, math.floor(#body / 2)), "application/json")
   elseif kind == "short_body" then
-    local body = sample_info(ctx)
+    local body = sample_body(ctx)
     ngx.status = 200
     ngx.header["Content-Type"] = "application/json"
     ngx.header["Content-Length"] = #body
@@ -464,7 +721,7 @@ local function apply_fault(ctx, f)
     end
     ngx.print(tail)
   elseif kind == "trickle" then
-    local body = sample_info(ctx)
+    local body = sample_body(ctx)
     local interval = num(f.interval, 0.2, 10)
     local slow = math.min(num(f.bytes, 50), #body)
     ngx.status = 200
@@ -485,7 +742,7 @@ local function apply_fault(ctx, f)
     return ngx.exit(444) -- nginx closes the connection without a response
   elseif kind == "redirect" then
     ngx.status = num(f.status, 302)
-    ngx.header["Location"] = "http://127.0.0.1:" .. conf.other_port .. "/api/v2/tokens/me"
+    ngx.header["Location"] = "http://127.0.0.1:" .. conf.other_port .. (ctx.login and LOGIN or "/api/v2/tokens/me")
     ngx.header["Content-Length"] = 0
   end
   return false
@@ -508,7 +765,11 @@ local function control(ctx)
     return send(200, "[" .. table.concat(parts, ",") .. "]", "application/json")
   elseif p == "/_fake/state" and m == "GET" then
     local s = load_state()
-    for tok, t in pairs(s.tokens) do t.token = tok end
+    local now = ngx.now()
+    for tok, t in pairs(s.tokens) do
+      t.token = tok
+      if t.expires_at then t.expired = now >= t.expires_at end
+    end
     s.faults = arr(load_faults())
     return send_json(200, s)
   end
@@ -555,20 +816,93 @@ local function control(ctx)
     state.tokens[body.token] = t
     save_state(state)
     return send_json(201, t)
+  elseif p == "/_fake/oauth_clients" and m == "POST" then
+    -- Registers (or replaces) a client-credentials OAuth client.
+    local ei = body and body.expires_in
+    if not body or type(body.client_id) ~= "string" or body.client_id == ""
+      or body.client_id:find(":", 1, true) or type(body.client_secret) ~= "string"
+      or (ei ~= nil and not is_int(ei, 0, 10 ^ 9)) then
+      return send_json(400, { error = "client_id (no ':'), client_secret (strings) are required;"
+        .. " expires_in is a whole number of seconds" })
+    end
+    local state = load_state()
+    local oc = oauth_client_record(body)
+    if not state.users[oc.user_id] then
+      state.users[oc.user_id] = { id = oc.user_id, name = oc.user_id, org_id = seed.orgs.acme.id,
+        permissions = {} }
+    end
+    state.oauth_clients[oc.client_id] = oc
+    save_state(state)
+    return send_json(201, oc)
+  elseif p == "/_fake/revoke" and m == "POST" then
+    -- What an admin revoking a token elsewhere does: it is a 401 from now on.
+    if not body or type(body.token) ~= "string" then
+      return send_json(400, { error = "token (string) is required" })
+    end
+    local state = load_state()
+    local t = state.tokens[body.token]
+    if not t then return send_json(404, { error = "no such token" }) end
+    t.revoked = true
+    save_state(state)
+    return send_json(200, t)
   end
   return send_json(404, { error = "no such control endpoint: " .. m .. " " .. p })
 end
 
 ---------------------------------------------------------------- entry
 
+-- True when the request carries seed.proxy's Basic credentials.
+local function proxy_authorized(headers)
+  local h = headers["proxy-authorization"]
+  local b64 = type(h) == "string" and h:match("^[Bb][Aa][Ss][Ii][Cc] +(%S+) *$")
+  return b64 and ngx.decode_base64(b64) == seed.proxy.user .. ":" .. seed.proxy.password or false
+end
+
+-- The proxy listener's own refusals, before the API sees the request.
+-- Returns true when it answered.
+local function proxy_refused(ctx)
+  if not ctx.target then
+    send(400, "a forward proxy takes absolute-form targets only\n", "text/plain")
+  elseif not proxy_authorized(ctx.headers) then
+    send(407, "Proxy Authentication Required\n", "text/plain",
+      { ["Proxy-Authenticate"] = 'Basic realm="fake"' })
+  else
+    return false
+  end
+  return true
+end
+
+-- Splits the request target. nginx (1.22) already strips scheme and host of
+-- an absolute-form target from $request_uri ("GET http://h:1/a?b" gives
+-- "/a?b", "GET http://h:1" gives "/"); $request keeps the line as sent.
+-- Sets ctx.request_uri, target (absolute form or nil), path, query, and
+-- route/gateway (path without a /gw/api or /gw/login prefix).
+local function parse_target(ctx)
+  ctx.request_uri = ngx.var.request_uri
+  ctx.target = (ngx.var.request or ""):match("^%S+ +(%a[%w+.-]*://%S*)")
+  local uri = ctx.request_uri
+  local rest = uri:match("^%a[%w+.-]*://[^/?]*(.*)$") -- in case nginx did not strip it
+  if rest then
+    ctx.target = ctx.target or uri
+    uri = rest:sub(1, 1) == "/" and rest or "/" .. rest
+  end
+  ctx.path, ctx.query = uri:match("^([^?]*)%??(.*)$")
+  if not uri:find("?", 1, true) then ctx.query = nil end
+  local gw, routed = ctx.path:match("^/gw/(%a+)(/.*)$")
+  if gw == "api" or gw == "login" then
+    ctx.gateway, ctx.route = gw, routed
+  else
+    ctx.route = ctx.path
+  end
+  ctx.login = ctx.route == LOGIN
+end
+
 local function handle(server)
   local ctx = {}
   ngx.ctx.cid = uuid()
   ngx.header["ININ-Correlation-Id"] = ngx.ctx.cid
   ctx.method = ngx.req.get_method()
-  ctx.request_uri = ngx.var.request_uri -- raw, as on the request line
-  ctx.path, ctx.query = ctx.request_uri:match("^([^?]*)%??(.*)$")
-  if not ctx.request_uri:find("?", 1, true) then ctx.query = nil end
+  parse_target(ctx)
   ctx.body = read_body()
 
   if server == "api" and ctx.path:sub(1, 7) == "/_fake/" then
@@ -583,6 +917,9 @@ local function handle(server)
     body = ctx.body or cjson.null, time = ngx.now(), correlation_id = ngx.ctx.cid,
     -- nginx's serial number of the TCP connection: shows keep-alive reuse.
     connection = tonumber(ngx.var.connection),
+    -- absolute-form request line (as a proxy gets it): target is that URL.
+    proxied = ctx.target ~= nil, target = ctx.target,
+    gateway = ctx.gateway, route = ctx.route,
   }
   if server == "other" then
     append_log(entry)
@@ -590,11 +927,18 @@ local function handle(server)
     ngx.ctx.completed = true
     return
   end
+  if server == "proxy" and proxy_refused(ctx) then
+    append_log(entry)
+    ngx.ctx.completed = true
+    return
+  end
 
   local f = take_fault(ctx)
   entry.fault = f and f.kind or nil
   append_log(entry)
-  if not f or apply_fault(ctx, f) then api(ctx) end
+  if not f or apply_fault(ctx, f) then
+    if ctx.login then login(ctx) else api(ctx) end
+  end
   -- Not reached when the client hung up (lua_check_client_abort ends the
   -- handler) or a fault dropped the connection.
   ngx.ctx.completed = not ngx.ctx.cut

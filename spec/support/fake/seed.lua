@@ -113,6 +113,24 @@ return {
     [TRUSTOR.id] = { idleTokenTimeoutSeconds = 3600, enableIdleTokenTimeout = false },
   },
 
+  -- Client-credentials OAuth clients for POST /oauth/token, by name. A
+  -- token issued to one acts as `user` (a key of users, or a user id) through
+  -- OrgOAuthClient `oauth_client`, with scopes and permissions (defaults in
+  -- api.lua: admin's powers) and lives expires_in seconds.
+  oauth_clients = {
+    admin = { client_id = "cc-admin-id", client_secret = "cc-admin-secret", user = "admin",
+      oauth_client = clients.admin_tool.id, expires_in = 3600 },
+    short = { client_id = "cc-short-id", client_secret = "cc-short-secret", user = "admin",
+      oauth_client = clients.admin_tool.id, expires_in = 2 },
+    -- A secret with ':' and characters that URL- or form-encoding would
+    -- change: Basic must carry it as it is.
+    odd = { client_id = "cc-odd-id", client_secret = "p@ss:w/rd+=?&%20", user = "admin",
+      oauth_client = clients.admin_tool.id, expires_in = 3600 },
+  },
+
+  -- Credentials the "proxy" listener wants in Proxy-Authorization (Basic).
+  proxy = { user = "puser", password = "ppass" },
+
   -- Shortcuts for specs and the runner.
   admin_token = "tok-admin",
   demo_user = "alice",

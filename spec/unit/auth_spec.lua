@@ -1,0 +1,96 @@
+-- The token source, with a scripted login instead of a server.
+local auth = require "genesys.tokens.auth"
+
+local function login_answering(...)
+  local answers, calls = { ... }, {}
+  return function(id, secret)
+    calls[#calls + 1] = { id, secret }
+    return table.remove(answers, 1) or error("no more scripted answers")
+  end, calls
+end
+
+local function granted(token, expires_in)
+  return { status = 200, body = ('{"access_token":"%s","token_type":"bearer","expires_in":%d}'):format(token, expires_in) }
+end
+
+describe("token source", function()
+  it("returns a fixed access token and never logs in", function()
+    local s = auth.new { access_token = "tok-fixed" }
+    assert.is_false(s:logs_in())
+    assert.equal("tok-fixed", s:token(0, function() error("no login expected") end))
+    assert.is_false(s:forget("tok-fixed"))
+  end)
+
+  it("has nothing when given nothing", function()
+    assert.is_nil(auth.new({}):token(0, function() error("no login") end))
+  end)
+
+  it("logs in with the client credentials and caches the token", function()
+    local login, calls = login_answering(granted("tok-1", 3600))
+    local s = auth.new { client_id = "id", client_secret = "secret" }
+    assert.equal("tok-1", s:token(100, login))
+    assert.equal("tok-1", s:token(100 + 3000, login))
+    assert.same({ { "id", "secret" } }, calls)
+  end)
+
+  it("renews shortly before expiry: 60 s early for long tokens, a tenth for short ones", function()
+    local login, calls = login_answering(granted("tok-1", 3600), granted("tok-2", 10), granted("tok-3", 10))
+    local s = auth.new { client_id = "id", client_secret = "secret" }
+    assert.equal("tok-1", s:token(0, login))
+    assert.equal("tok-1", s:token(3539, login))
+    assert.equal("tok-2", s:token(3540, login))
+    assert.equal("tok-2", s:token(3540 + 8.9, login))
+    assert.equal("tok-3", s:token(3540 + 9, login))
+    assert.equal(3, #calls)
+  end)
+
+  it("forgets a refused token it obtained, so the next call logs in again", function()
+    local login = login_answering(granted("tok-1", 3600), granted("tok-2", 3600))
+    local s = auth.new { client_id = "id", client_secret = "secret" }
+    assert.equal("tok-1", s:token(0, login))
+    assert.is_false(s:forget("tok-other"))
+    assert.is_true(s:forget("tok-1"))
+    assert.equal("tok-2", s:token(1, login))
+  end)
+
+  it("turns an OAuth refusal into an auth error with error and error_description, without the secret", function()
+    local login = login_answering({ status = 401, correlation_id = "c-9",
+      body = '{"error":"invalid_client","description":"x","error_description":"client secret s3cret is wrong"}' })
+    local s = auth.new { client_id = "id", client_secret = "s3cret" }
+    local token, err = s:token(0, login)
+    assert.is_nil(token)
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("invalid_client", err.code)
+    assert.equal("c-9", err.correlation_id)
+    assert.matches("^login failed: client secret %[REDACTED%] is wrong$", err.message)
+    assert.not_matches("s3cret", tostring(err))
+  end)
+
+  it("keeps the transport's kind when the login never got an answer", function()
+    local login = login_answering({ kind = "network", code = "CURLE_COULDNT_CONNECT", message = "refused" })
+    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0, login)
+    assert.equal("network", err.kind)
+    assert.equal("CURLE_COULDNT_CONNECT", err.code)
+    assert.equal("login failed: refused", err.message)
+  end)
+
+  it("refuses a token response without a usable token", function()
+    for _, body in ipairs {
+      "not json", "{}", '{"access_token":"a b","expires_in":5}', '{"access_token":"t"}',
+      '{"access_token":"","expires_in":5}', '{"access_token":5,"expires_in":5}', "[1]",
+    } do
+      local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0, login_answering({ status = 200, body = body }))
+      assert.equal("auth", err.kind, body)
+      assert.matches("no usable access_token", err.message)
+    end
+    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0,
+      login_answering({ status = 502, body = "<html>" }))
+    assert.equal("login failed: HTTP 502", err.message)
+  end)
+
+  it("does not show its secrets when printed or walked", function()
+    local s = auth.new { client_id = "id", client_secret = "s3cret" }
+    for _, v in pairs(s) do assert.not_equal("s3cret", v) end
+  end)
+end)
