@@ -73,7 +73,8 @@ describe("examples and the environment", function()
     local out, code = run({ GENESYSCLOUD_BASE_URL = srv.http_url },
       LUA .. [[ -e 'local t = require "genesys.tokens"; local i, e = t.me(); print(i, e.kind, e.message)']])
     assert.equal(0, code, out)
-    assert.matches("^nil\tauth\tno credentials: set GENESYSCLOUD_ACCESS_TOKEN %(or GENESYSCLOUD_OAUTHCLIENT_ID and GENESYSCLOUD_OAUTHCLIENT_SECRET%)", out)
+    assert.matches("^nil\tauth\tno credentials: set GENESYSCLOUD_ACCESS_TOKEN "
+      .. "%(or GENESYSCLOUD_OAUTHCLIENT_ID and GENESYSCLOUD_OAUTHCLIENT_SECRET%)", out)
     assert.equal(0, #fake.log())
   end)
 

@@ -80,7 +80,8 @@ describe("token source", function()
       "not json", "{}", '{"access_token":"a b","expires_in":5}', '{"access_token":"t"}',
       '{"access_token":"","expires_in":5}', '{"access_token":5,"expires_in":5}', "[1]",
     } do
-      local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0, login_answering({ status = 200, body = body }))
+      local source = auth.new { client_id = "id", client_secret = "cc-secret-1" }
+      local _, err = source:token(0, login_answering({ status = 200, body = body }))
       assert.equal("auth", err.kind, body)
       assert.matches("no usable access_token", err.message)
     end
