@@ -1,12 +1,22 @@
 # genesys.tokens — development build. `make test` and `make demo` are all a
 # newcomer on Debian needs: both install missing packages first (make deps).
 
+# LUA_VERSION is 5.1, 5.2, 5.3, 5.4 or luajit (OpenResty's LuaJIT 2.1).
 LUA_VERSION ?= 5.4
+ifeq ($(LUA_VERSION),luajit)
+LUA         ?= luajit
+LUA_INCDIR  ?= /usr/include/luajit-2.1
+LUA_ABI     := 5.1
+else
 LUA         ?= lua$(LUA_VERSION)
 LUA_INCDIR  ?= /usr/include/lua$(LUA_VERSION)
+LUA_ABI     := $(LUA_VERSION)
+endif
 PREFIX      ?= /usr/local
-LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
-LUA_SHAREDIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+LUA_SHAREDIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
+# Every runtime `make test-all` runs the specs on.
+LUA_VERSIONS := 5.1 5.2 5.3 5.4 luajit
 BINDIR      ?= $(PREFIX)/bin
 BUSTED      ?= /usr/bin/busted
 
@@ -27,7 +37,7 @@ HEADERS := $(wildcard src/*.h)
 LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
 LUA_CPATH_BUILD := ./$(BUILD)/?.so
 
-.PHONY: all deps test lint spec demo install uninstall valgrind clean print
+.PHONY: all deps test test-all lint spec demo install uninstall valgrind clean print
 
 all: $(MODULE)
 
@@ -52,6 +62,13 @@ test: deps
 	$(MAKE) all
 	$(MAKE) lint
 	$(MAKE) spec
+
+# The whole suite on every runtime: each builds its own core.so.
+test-all: deps
+	$(MAKE) lint
+	set -e; for v in $(LUA_VERSIONS); do \
+	  echo "== Lua $$v"; $(MAKE) LUA_VERSION=$$v all spec; \
+	done
 
 # The specs under valgrind's memcheck: any error or definite leak fails.
 valgrind: deps all
