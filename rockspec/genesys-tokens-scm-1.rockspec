@@ -1,0 +1,54 @@
+rockspec_format = "3.0"
+package = "genesys-tokens"
+version = "scm-1"
+
+source = {
+  url = "git+https://example.invalid/genesys-tokens.git",
+}
+
+description = {
+  summary = "Genesys Cloud Platform API Tokens resource, on a C core over libcurl",
+  detailed = [[
+    who am I (TokenInfo), log this token out, end every session of a user,
+    verify a token, read and set the idle-token timeout; client-credentials
+    login, retries, logging; plain Lua 5.1-5.4, LuaJIT and OpenResty.
+  ]],
+  license = "MIT",
+  labels = { "genesys", "purecloud", "oauth", "libcurl", "openresty" },
+}
+
+dependencies = {
+  "lua >= 5.1",
+  -- In OpenResty install with --deps-mode=none, so that this does not
+  -- shadow the cjson OpenResty bundles.
+  "lua-cjson",
+}
+
+external_dependencies = {
+  CURL = { header = "curl/curl.h" },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["genesys.tokens"] = "lua/genesys/tokens.lua",
+    ["genesys.tokens.auth"] = "lua/genesys/tokens/auth.lua",
+    ["genesys.tokens.client"] = "lua/genesys/tokens/client.lua",
+    ["genesys.tokens.errors"] = "lua/genesys/tokens/errors.lua",
+    ["genesys.tokens.idle_timeout"] = "lua/genesys/tokens/idle_timeout.lua",
+    ["genesys.tokens.json"] = "lua/genesys/tokens/json.lua",
+    ["genesys.tokens.log"] = "lua/genesys/tokens/log.lua",
+    ["genesys.tokens.options"] = "lua/genesys/tokens/options.lua",
+    ["genesys.tokens.regions"] = "lua/genesys/tokens/regions.lua",
+    ["genesys.tokens.retry"] = "lua/genesys/tokens/retry.lua",
+    ["genesys.tokens.core"] = {
+      sources = { "src/gt_buffer.c", "src/gt_url.c", "src/gt_headers.c", "src/gt_client.c", "src/lua_core.c" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl" },
+    },
+  },
+}
+
+test_dependencies = { "busted" }
+test = { type = "busted" }

@@ -1,0 +1,77 @@
+-- The rock: the rockspec lints, `luarocks make --deps-mode=none` installs
+-- into a throwaway tree, and the module then loads from that tree alone
+-- and works against the fake server.
+local fake = require "spec.support.fake"
+
+local LUA = os.getenv("LUA") or "lua5.4"
+local ABI = _VERSION:match("%d+%.%d+") -- LuaJIT says 5.1
+local ROCKSPEC = "rockspec/genesys-tokens-scm-1.rockspec"
+
+local function capture(command)
+  local p = assert(io.popen(command .. " 2>&1; echo \"exit=$?\""))
+  local out = p:read("*a")
+  p:close()
+  return out:gsub("exit=%d+%s*$", ""), tonumber(out:match("exit=(%d+)%s*$"))
+end
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Where Debian keeps libcurl's header: luarocks does not look there itself.
+local function curl_dirs()
+  local cflags = capture("pkg-config --cflags-only-I libcurl")
+  local incdir = cflags:match("%-I(%S+)") or "/usr/include"
+  local libdir = capture("pkg-config --variable=libdir libcurl"):match("%S+") or "/usr/lib"
+  return incdir, libdir
+end
+
+describe("the rock", function()
+  local srv, work
+
+  lazy_setup(function()
+    srv = fake.start()
+    work = capture("mktemp -d"):match("%S+")
+  end)
+  lazy_teardown(function()
+    fake.stop()
+    if work then fake.execute("rm -rf " .. q(work)) end
+  end)
+
+  it("lints clean", function()
+    local out, code = capture("luarocks lint " .. ROCKSPEC)
+    assert.equal(0, code, out)
+  end)
+
+  it("installs with luarocks make --deps-mode=none and loads from that tree alone", function()
+    -- A copy of what the rockspec names, so the build leaves nothing here.
+    assert(fake.execute(("mkdir -p %s/src/src && cp -r lua rockspec %s/src/ && cp src/*.c src/*.h %s/src/src/")
+      :format(q(work), q(work), q(work))))
+    local incdir, libdir = curl_dirs()
+    local out, code = capture(("cd %s/src && luarocks --lua-version=%s --tree=%s/tree make --deps-mode=none %s "
+      .. "CURL_INCDIR=%s CURL_LIBDIR=%s"):format(q(work), ABI, q(work), ROCKSPEC, incdir, libdir))
+    assert.equal(0, code, out)
+
+    local tree = work .. "/tree"
+    local script = ([[
+      local function searchpath(name, path) -- package.searchpath is 5.2+
+        for template in path:gmatch("[^;]+") do
+          local file = template:gsub("%%?", (name:gsub("%%.", "/")))
+          local f = io.open(file)
+          if f then f:close() return file end
+        end
+      end
+      local core_path = searchpath("genesys.tokens.core", package.cpath)
+      local lua_path = searchpath("genesys.tokens", package.path)
+      local t = require "genesys.tokens"
+      local c = t.new { base_url = %q, access_token = "tok-admin" }
+      print(core_path, lua_path, assert(c:me()).organization.name)
+    ]]):format(srv.http_url)
+    local run = ("cd %s && LUA_PATH=%s LUA_CPATH=%s %s -e %s"):format(q(work),
+      q(tree .. "/share/lua/" .. ABI .. "/?.lua;;"), q(tree .. "/lib/lua/" .. ABI .. "/?.so;;"), LUA, q(script))
+    out, code = capture(run)
+    assert.equal(0, code, out)
+    local core_path, lua_path, org = out:match("^(%S+)\t(%S+)\t(.-)\n$")
+    assert.equal(tree .. "/lib/lua/" .. ABI .. "/genesys/tokens/core.so", core_path)
+    assert.equal(tree .. "/share/lua/" .. ABI .. "/genesys/tokens.lua", lua_path)
+    assert.equal("Acme Corp", org)
+  end)
+end)
