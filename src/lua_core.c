@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "gt_client.h"
+#include "gt_headers.h"
 #include "gt_url.h"
 
 #define CLIENT_MT "genesys.tokens.core.client"
@@ -314,6 +315,38 @@ static int core_credentials_problem(lua_State *L) {
   return 1;
 }
 
+/* core.escape_segment(s) and core.base64(s): the encodings of gt_url.c, for
+ * the cosocket transport, so both transports build identical requests. */
+static int push_encoded(lua_State *L, int (*encode)(gt_buffer *, const char *, size_t)) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  gt_buffer b;
+  int rc;
+  gt_buffer_init(&b, (size_t)-1);
+  rc = encode(&b, s, len);
+  if (rc == GT_BUFFER_OK)
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+  gt_buffer_free(&b); /* freed before any raise */
+  if (rc != GT_BUFFER_OK)
+    return luaL_error(L, "not enough memory");
+  return 1;
+}
+
+static int core_escape_segment(lua_State *L) { return push_encoded(L, gt_append_segment); }
+static int core_base64(lua_State *L) { return push_encoded(L, gt_append_base64); }
+
+/* core.parse_count(s): a header's non-negative integer, or nil. */
+static int core_parse_count(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  long long v = gt_parse_count(s, len);
+  if (v < 0)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, (lua_Integer)v);
+  return 1;
+}
+
 /* core.now(): seconds on a monotonic clock, for durations and deadlines. */
 static int core_now(lua_State *L) {
   struct timespec ts;
@@ -362,6 +395,9 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"user_id_problem", core_user_id_problem},
     {"token_problem", core_token_problem},
     {"credentials_problem", core_credentials_problem},
+    {"escape_segment", core_escape_segment},
+    {"base64", core_base64},
+    {"parse_count", core_parse_count},
     {"now", core_now},
     {"sleep", core_sleep},
     {NULL, NULL}

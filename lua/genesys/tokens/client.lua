@@ -11,6 +11,8 @@ local log = require "genesys.tokens.log"
 local options = require "genesys.tokens.options"
 local retry = require "genesys.tokens.retry"
 
+local ngx = ngx -- a global inside OpenResty only
+
 local client = {}
 
 local Client = {}
@@ -53,6 +55,9 @@ function client.new(opts, level)
     base_url = s.base_url,
     login_url = s.login_url,
     _transport = transport,
+    _cosockets = s.in_nginx and s.transport ~= "curl" and require("genesys.tokens.transport.ngx").new(s) or nil,
+    _mode = s.transport,
+    _allow_blocking = s.allow_blocking,
     _source = auth.new(s),
     _retry = s.retry,
     _logger = log.new(s),
@@ -66,27 +71,50 @@ function Client:__tostring()
     self._transport:closed() and " closed" or "")
 end
 
--- Sends with the retry policy: `send()` returns the core's result table.
--- Each attempt is logged. Returns the last result and the attempt count.
-local function send_with_retries(self, send, secrets, request_body, is_login)
+-- nginx phases in which cosockets work; in the others a call would block
+-- the worker (https://github.com/openresty/lua-nginx-module#cosockets-not-available-everywhere).
+local COSOCKET_PHASES = {
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
+}
+
+-- The transport for this call, with its sleep and clock; or nil and the
+-- "blocked" error for an nginx phase where only blocking I/O is possible.
+local function pick(self)
+  if not self._cosockets then return self._transport, self._sleep, self._now end
+  local phase = ngx.get_phase()
+  if COSOCKET_PHASES[phase] then
+    local cosockets = require "genesys.tokens.transport.ngx"
+    return self._cosockets, ngx.sleep, cosockets.now
+  end
+  if self._allow_blocking then return self._transport, self._sleep, self._now end
+  return nil, errors.new { kind = "blocked", message = ("cannot call Genesys Cloud in nginx's %s phase "
+    .. "without blocking the worker: call it from rewrite, access or content, or from "
+    .. "ngx.timer.at(0, ...), or build the client with allow_blocking = true"):format(phase) }
+end
+
+-- Sends with the retry policy: `send(t)` returns the core's result table
+-- for transport t. Each attempt is logged. Returns the last result and the
+-- attempt count. `via` is { transport, sleep, now }.
+local function send_with_retries(self, via, send, secrets, request_body, is_login)
   local waited, attempt = 0, 0
   while true do
     attempt = attempt + 1
-    local started = self._now()
-    local res = send()
-    log.attempt(self._logger, { res = res, attempt = attempt, duration = self._now() - started,
+    local started = via.now()
+    local res = send(via.transport)
+    log.attempt(self._logger, { res = res, attempt = attempt, duration = via.now() - started,
       secrets = secrets, request_body = request_body, is_login = is_login })
     local delay = retry.delay(self._retry, attempt, res, waited)
     if not delay then return res, attempt end
-    if delay > 0 then self._sleep(delay) end
+    if delay > 0 then via.sleep(delay) end
     waited = waited + delay
   end
 end
 
-local function login(self)
+local function login(self, via)
   return function(client_id, client_secret)
-    local res = send_with_retries(self, function()
-      return self._transport:login(client_id, client_secret)
+    local res = send_with_retries(self, via, function(t)
+      return t:login(client_id, client_secret)
     end, self._source:secrets(), "grant_type=client_credentials", true)
     return res
   end
@@ -186,10 +214,14 @@ local function run(self, name, opts, arg, level)
   local o = options.call(opts, call.options, level)
   if call.check then arg = call.check(arg, level) end
 
+  local transport, sleep_or_err, now = pick(self)
+  if not transport then return nil, sleep_or_err end
+  local via = { transport = transport, sleep = sleep_or_err, now = now }
+
   local source = self._source
   local token, err = o.access_token
   if not token then
-    token, err = source:token(self._now(), login(self))
+    token, err = source:token(now(), login(self, via))
     if err then return nil, err end
     if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
   end
@@ -197,8 +229,8 @@ local function run(self, name, opts, arg, level)
   local function attempt_with(bearer)
     local secrets = source:secrets()
     secrets[#secrets + 1] = bearer
-    local res, attempts = send_with_retries(self, function()
-      return call.send(self._transport, bearer, o, arg)
+    local res, attempts = send_with_retries(self, via, function(t)
+      return call.send(t, bearer, o, arg)
     end, secrets, name == "set_idle_timeout" and arg or nil)
     remember(self, res, attempts)
     return res, secrets
@@ -206,7 +238,7 @@ local function run(self, name, opts, arg, level)
 
   local res, secrets = attempt_with(token)
   if res.status == 401 and not o.access_token and source:forget(token) then
-    token, err = source:token(self._now(), login(self))
+    token, err = source:token(now(), login(self, via))
     if not token then return nil, err end
     res, secrets = attempt_with(token)
   end
@@ -250,6 +282,7 @@ end
 --- Closes the connection cache; idempotent. Calls afterwards raise.
 function Client:close()
   self._transport:close()
+  if self._cosockets then self._cosockets:close() end
 end
 
 Client.__close = Client.close

@@ -6,6 +6,8 @@ local regions = require "genesys.tokens.regions"
 local retry = require "genesys.tokens.retry"
 local log = require "genesys.tokens.log"
 
+local ngx = ngx -- a global inside OpenResty only
+
 local options = {}
 
 options.DEFAULTS = {
@@ -40,7 +42,11 @@ local TYPES = {
   logger = "function",
   log_level = "string",
   log_bodies = "boolean",
+  transport = "string",
+  allow_blocking = "boolean",
 }
+
+local TRANSPORTS = { auto = true, curl = true, ngx = true }
 
 local GATEWAY = { host = "string", port = "number", protocol = "string",
   api_path = "string", login_path = "string" }
@@ -189,7 +195,32 @@ function options.client(opts, level)
 
   options.credentials(opts, s, level)
   options.hosts(opts, s, level)
+  options.transport(opts, s, level)
   return s
+end
+
+--- Which transport: libcurl ("curl"), nginx cosockets ("ngx"), or "auto"
+-- (cosockets inside OpenResty, libcurl elsewhere).
+function options.transport(opts, s, level)
+  local name = opts.transport or "auto"
+  if not TRANSPORTS[name] then
+    fail(("transport must be auto, curl or ngx; got '%s'"):format(name), level + 1)
+  end
+  local in_nginx = type(ngx) == "table" and type(ngx.get_phase) == "function"
+  if name == "ngx" and not in_nginx then
+    fail("transport 'ngx' needs OpenResty (ngx.socket.tcp); outside nginx use 'curl' or 'auto'", level + 1)
+  end
+  s.transport, s.allow_blocking, s.in_nginx = name, opts.allow_blocking == true, in_nginx
+  -- What cosockets cannot do must not be dropped silently inside nginx.
+  if in_nginx and name ~= "curl" then
+    if opts.ca_file then
+      fail("ca_file applies to libcurl only: inside nginx, cosockets trust lua_ssl_trusted_certificate "
+        .. "(set it in nginx.conf), or use transport = 'curl'", level + 1)
+    end
+    if opts.proxy then
+      fail("proxy applies to libcurl only: nginx cosockets connect directly; use transport = 'curl'", level + 1)
+    end
+  end
 end
 
 --- Who the client is: a fixed access token, or an OAuth client that logs

@@ -241,6 +241,8 @@ function M.log_phase()
   local entry = cjson.decode(s)
   entry.status = ngx.status
   entry.completed = ngx.ctx.completed == true
+  ngx.update_time()
+  entry.finished = ngx.now() -- with `time`, shows how requests overlapped
   dict:safe_set("log:" .. n, encode(entry))
 end
 
