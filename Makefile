@@ -55,7 +55,9 @@ deps:
 lint:
 	luacheck --quiet lua spec examples
 
+# The OpenResty specs load the core into nginx's LuaJIT: build that too.
 spec: $(MODULE)
+	$(MAKE) --no-print-directory LUA_VERSION=luajit all
 	LUA=$(LUA) $(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec
 
 test: deps
@@ -72,6 +74,7 @@ test-all: deps
 
 # The specs under valgrind's memcheck: any error or definite leak fails.
 valgrind: deps all
+	$(MAKE) --no-print-directory LUA_VERSION=luajit all
 	valgrind --quiet --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	  $(LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='$(LUA_CPATH_BUILD)' $(BUSTED_ARGS) spec

@@ -26,6 +26,9 @@ local function target_of(url)
   port = tonumber(port) or (scheme == "https" and 443 or 80)
   return {
     scheme = scheme, host = host, port = port, authority = authority, prefix = prefix,
+    -- "localhost" is loopback by definition (RFC 6761): no resolver needed,
+    -- and TLS still verifies the certificate for that name.
+    address = host:lower() == "localhost" and "127.0.0.1" or host,
     origin = scheme .. "://" .. authority,
     pool = ("genesys.tokens:%s:%s:%d"):format(scheme, host, port),
   }
@@ -111,24 +114,87 @@ local function take_header(res, meta, name, value)
   end
 end
 
--- One receive with the time left before the deadline.
-local function receive(sock, deadline, pattern)
-  local left = deadline - now()
-  if left <= 0 then return nil, "timeout" end
-  sock:settimeout(math.max(1, math.floor(left * 1000)))
-  return sock:receive(pattern)
+-- Reads a response under one deadline for the whole attempt. A cosocket's
+-- read timeout restarts whenever bytes arrive, so a body that trickles a
+-- byte at a time would never time out on sock:receive(n); reading with
+-- receiveany and checking the deadline between reads bounds the total.
+local Reader = {}
+Reader.__index = Reader
+
+local MAX_LINE = 16 * 1024
+
+local function reader(sock, deadline)
+  return setmetatable({ sock = sock, deadline = deadline, buf = "" }, Reader)
 end
 
-local function read_chunked(sock, deadline, max_body)
-  local parts, total = {}, 0
+-- Appends what arrives next to the buffer; nil and an error when nothing can.
+function Reader:fill()
+  local left = self.deadline - now()
+  if left <= 0 then return nil, "timeout" end
+  self.sock:settimeout(math.max(1, math.ceil(left * 1000)))
+  local data, err = self.sock:receiveany(64 * 1024)
+  if not data then return nil, err end
+  self.buf = self.buf .. data
+  return true
+end
+
+-- The next line, without its CRLF.
+function Reader:line()
+  for _ = 1, MAX_LINE do
+    local i = self.buf:find("\n", 1, true)
+    if i then
+      local line = self.buf:sub(1, i - 1):gsub("\r$", "")
+      self.buf = self.buf:sub(i + 1)
+      return line
+    end
+    if #self.buf > MAX_LINE then return nil, "line too long" end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+  end
+  return nil, "line too long"
+end
+
+-- Exactly n bytes.
+function Reader:bytes(n)
+  local parts, have = { self.buf }, #self.buf
+  while have < n do
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+    parts[#parts + 1] = self.buf
+    have = have + #self.buf
+  end
+  local all = table.concat(parts)
+  self.buf = all:sub(n + 1)
+  return all:sub(1, n)
+end
+
+-- Everything until the server closes, at most max bytes.
+function Reader:rest(max)
+  local parts, have = { self.buf }, #self.buf
+  self.buf = ""
   while true do
-    local line, err = receive(sock, deadline, "*l")
+    if have > max then return nil, "too_large" end
+    local ok, err = self:fill()
+    if not ok then
+      if err == "closed" then return table.concat(parts) end
+      return nil, err
+    end
+    parts[#parts + 1] = self.buf
+    have = have + #self.buf
+    self.buf = ""
+  end
+end
+
+local function read_chunked(r, max_body)
+  local parts, total = {}, 0
+  for _ = 1, 1e6 do -- bounded: each chunk is at least one byte of max_body
+    local line, err = r:line()
     if not line then return nil, err end
     local size = tonumber(line:match("^%s*(%x+)"), 16)
     if not size then return nil, "bad chunk" end
     if size == 0 then
       repeat -- trailers, up to the blank line
-        line, err = receive(sock, deadline, "*l")
+        line, err = r:line()
         if not line then return nil, err end
       until line == ""
       return table.concat(parts)
@@ -136,29 +202,13 @@ local function read_chunked(sock, deadline, max_body)
     total = total + size
     if total > max_body then return nil, "too_large" end
     local data
-    data, err = receive(sock, deadline, size)
+    data, err = r:bytes(size)
     if not data then return nil, err end
     parts[#parts + 1] = data
-    line, err = receive(sock, deadline, "*l")
+    line, err = r:line()
     if not line then return nil, err end
   end
-end
-
-local function read_to_close(sock, deadline, max_body)
-  local parts, total = {}, 0
-  while true do
-    local left = deadline - now()
-    if left <= 0 then return nil, "timeout" end
-    sock:settimeout(math.max(1, math.floor(left * 1000)))
-    local data, err = sock:receiveany(64 * 1024)
-    if not data then
-      if err == "closed" then return table.concat(parts) end
-      return nil, err
-    end
-    total = total + #data
-    if total > max_body then return nil, "too_large" end
-    parts[#parts + 1] = data
-  end
+  return nil, "bad chunk"
 end
 
 -- Sends one request and reads its response on a (possibly pooled)
@@ -169,7 +219,7 @@ local function exchange(self, target, method, path, authorization, body, content
   local sock = ngx.socket.tcp()
   local timeout_ms = math.max(1, math.floor(self.timeout * 1000))
   sock:settimeouts(math.max(1, math.floor(self.connect_timeout * 1000)), timeout_ms, timeout_ms)
-  local ok, err = sock:connect(target.host, target.port, { pool = target.pool })
+  local ok, err = sock:connect(target.address, target.port, { pool = target.pool })
   if not ok then return socket_failure(res, err, "connect") end
   local reused = (sock:getreusedtimes() or 0) > 0
   if target.scheme == "https" and not reused then
@@ -194,8 +244,9 @@ local function exchange(self, target, method, path, authorization, body, content
     return socket_failure(res, err, "send")
   end
 
+  local r = reader(sock, deadline)
   local line
-  line, err = receive(sock, deadline, "*l")
+  line, err = r:line()
   if not line then
     sock:close()
     if reused and err == "closed" then return nil, true end
@@ -210,7 +261,7 @@ local function exchange(self, target, method, path, authorization, body, content
 
   local meta = { close = version == "1.0" }
   for _ = 1, 200 do -- a bounded header block
-    line, err = receive(sock, deadline, "*l")
+    line, err = r:line()
     if not line then
       sock:close()
       return socket_failure(res, err, "headers")
@@ -224,16 +275,16 @@ local function exchange(self, target, method, path, authorization, body, content
   local no_body = method == "HEAD" or res.status == 204 or res.status == 304 or res.status < 200
   if not no_body then
     if meta.chunked then
-      text, err = read_chunked(sock, deadline, self.max_body)
+      text, err = read_chunked(r, self.max_body)
     elseif meta.content_length then
       if meta.content_length > self.max_body then
-        err = "too_large"
+        text, err = nil, "too_large" -- refused from the headers, before any body
       elseif meta.content_length > 0 then
-        text, err = receive(sock, deadline, meta.content_length)
+        text, err = r:bytes(meta.content_length)
       end
     else
       meta.close = true
-      text, err = read_to_close(sock, deadline, self.max_body)
+      text, err = r:rest(self.max_body)
     end
   end
   if not text then
@@ -244,7 +295,8 @@ local function exchange(self, target, method, path, authorization, body, content
     return socket_failure(res, err, "body")
   end
   res.body = text
-  if meta.close then sock:close() else sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) end
+  -- Bytes past the body mean a confused server: do not reuse the connection.
+  if meta.close or r.buf ~= "" then sock:close() else sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) end
   return res
 end
 
