@@ -30,7 +30,7 @@ LIBFLAG ?= -shared
 
 BUILD   := build/$(LUA_VERSION)
 MODULE  := $(BUILD)/genesys/tokens/core.so
-SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_client.c src/lua_core.c
+SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_transfer.c src/gt_client.c src/lua_core.c
 OBJECTS := $(SOURCES:src/%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard src/*.h)
 
@@ -53,7 +53,7 @@ deps:
 	@sh tools/deps.sh
 
 lint:
-	luacheck --quiet lua spec examples
+	luacheck --quiet lua spec examples bin
 
 # The OpenResty specs load the core into nginx's LuaJIT: build that too.
 spec: $(MODULE)
@@ -92,10 +92,14 @@ install: $(MODULE)
 	install -m 0755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens/core.so
 	install -m 0644 lua/genesys/tokens.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua
 	install -m 0644 lua/genesys/tokens/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/transport $(DESTDIR)$(BINDIR)
+	install -m 0644 lua/genesys/tokens/transport/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/transport/
+	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/genesys-tokens > $(DESTDIR)$(BINDIR)/genesys-tokens
+	chmod 0755 $(DESTDIR)$(BINDIR)/genesys-tokens
 
 uninstall:
 	rm -rf $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens
-	rm -f $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua
+	rm -f $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua $(DESTDIR)$(BINDIR)/genesys-tokens
 
 print:
 	@echo LUA_VERSION=$(LUA_VERSION) LUA=$(LUA) LUA_INCDIR=$(LUA_INCDIR)

@@ -33,6 +33,8 @@ build = {
   modules = {
     ["genesys.tokens"] = "lua/genesys/tokens.lua",
     ["genesys.tokens.auth"] = "lua/genesys/tokens/auth.lua",
+    ["genesys.tokens.bulk"] = "lua/genesys/tokens/bulk.lua",
+    ["genesys.tokens.cli"] = "lua/genesys/tokens/cli.lua",
     ["genesys.tokens.client"] = "lua/genesys/tokens/client.lua",
     ["genesys.tokens.errors"] = "lua/genesys/tokens/errors.lua",
     ["genesys.tokens.idle_timeout"] = "lua/genesys/tokens/idle_timeout.lua",
@@ -41,14 +43,18 @@ build = {
     ["genesys.tokens.options"] = "lua/genesys/tokens/options.lua",
     ["genesys.tokens.regions"] = "lua/genesys/tokens/regions.lua",
     ["genesys.tokens.retry"] = "lua/genesys/tokens/retry.lua",
+    ["genesys.tokens.transport.ngx"] = "lua/genesys/tokens/transport/ngx.lua",
     ["genesys.tokens.core"] = {
-      sources = { "src/gt_buffer.c", "src/gt_url.c", "src/gt_headers.c", "src/gt_client.c", "src/lua_core.c" },
+      sources = { "src/gt_buffer.c", "src/gt_url.c", "src/gt_headers.c", "src/gt_transfer.c", "src/gt_client.c",
+        "src/lua_core.c" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
       libraries = { "curl" },
     },
   },
 }
+
+build.install = { bin = { ["genesys-tokens"] = "bin/genesys-tokens" } }
 
 test_dependencies = { "busted" }
 test = { type = "busted" }

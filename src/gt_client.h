@@ -75,6 +75,29 @@ gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_l
                                        const char *secret, size_t secret_len,
                                        gt_result *res);
 
+/* Bulk revocation on libcurl's multi interface: several DELETEs in flight
+ * on one thread, connections shared. The caller starts transfers while
+ * slots are free and polls for the finished ones; pacing, retries and
+ * pauses are the caller's (the Lua layer's) policy. */
+#define GT_BULK_MAX_SLOTS 256
+typedef struct gt_bulk gt_bulk;
+typedef void (*gt_bulk_done)(void *ud, long tag, const gt_result *res);
+
+/* The bulk run copies the client's settings: the client may close first. */
+gt_bulk *gt_bulk_new(const gt_client *c, int slots, char *err, size_t err_size);
+/* Aborts whatever is in flight. */
+void gt_bulk_free(gt_bulk *b);
+int gt_bulk_in_flight(const gt_bulk *b);
+int gt_bulk_free_slots(const gt_bulk *b);
+/* Starts DELETE /api/v2/tokens/{user_id}, remembered by `tag`: GT_DONE, or
+ * a failure in res (a bad id or token, no free slot). */
+gt_outcome gt_bulk_start_revoke(gt_bulk *b, long tag, const char *token, size_t token_len,
+                                const char *user_id, size_t user_id_len, gt_result *res);
+/* Moves transfers on, waiting at most timeout_ms for activity; calls
+ * done() for each finished one (res is valid during the call only).
+ * Returns how many finished, or -1 if libcurl failed. */
+int gt_bulk_poll(gt_bulk *b, int timeout_ms, gt_bulk_done done, void *ud);
+
 /* The outcome's name in the Lua error model ("timeout", "network", ...). */
 const char *gt_outcome_kind(gt_outcome o);
 

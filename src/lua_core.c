@@ -253,6 +253,119 @@ static int client_login(lua_State *L) {
   return push_result(L, &res);
 }
 
+/* ---------------------------------------------------------------- bulk */
+
+#define BULK_MT "genesys.tokens.core.bulk"
+
+typedef struct bulk_box {
+  gt_bulk *bulk; /* NULL once closed */
+} bulk_box;
+
+static gt_bulk *check_bulk(lua_State *L) {
+  bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
+  if (box->bulk == NULL)
+    luaL_error(L, "attempt to use a closed bulk run");
+  return box->bulk;
+}
+
+/* client:bulk(concurrency) -> a bulk run with that many slots. */
+static int client_bulk(lua_State *L) {
+  gt_client *c = check_open(L);
+  lua_Number n = luaL_checknumber(L, 2);
+  bulk_box *box;
+  char err[128];
+  if (!(n >= 1 && n <= GT_BULK_MAX_SLOTS) || n != (lua_Number)(int)n)
+    return luaL_argerror(L, 2, "concurrency must be a whole number from 1 to 256");
+  box = (bulk_box *)lua_newuserdata(L, sizeof *box);
+  box->bulk = NULL;
+  luaL_getmetatable(L, BULK_MT);
+  lua_setmetatable(L, -2);
+  box->bulk = gt_bulk_new(c, (int)n, err, sizeof err);
+  if (box->bulk == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return 1;
+}
+
+/* bulk:start(tag, token, user_id) -> true, or the failure's result table
+ * (no free slot: an argument error; a bad id or token raises). */
+static int bulk_start(lua_State *L) {
+  gt_bulk *b = check_bulk(L);
+  long tag = (long)luaL_checkinteger(L, 2);
+  size_t token_len, id_len;
+  const char *token = luaL_checklstring(L, 3, &token_len);
+  const char *id;
+  gt_result res;
+  luaL_checktype(L, 4, LUA_TSTRING);
+  id = lua_tolstring(L, 4, &id_len);
+  if (gt_bulk_free_slots(b) == 0)
+    return luaL_error(L, "no free slot: poll until one finishes");
+  if (gt_bulk_start_revoke(b, tag, token, token_len, id, id_len, &res) == GT_DONE) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return push_result(L, &res);
+}
+
+/* Collects finished transfers as { tag, result } pairs in the table on top
+ * of the stack. Called from gt_bulk_poll once libcurl is done with the
+ * transfer (it is off the multi handle and its slot is free), so even a
+ * memory error raised here unwinds through no libcurl frame and leaves
+ * nothing half-done: the transfers still queued are read by the next poll. */
+typedef struct collect_state {
+  lua_State *L;
+  int n;
+} collect_state;
+
+static void collect(void *ud, long tag, const gt_result *res) {
+  collect_state *cs = ud;
+  lua_State *L = cs->L;
+  lua_createtable(L, 2, 0);
+  lua_pushinteger(L, (lua_Integer)tag);
+  lua_rawseti(L, -2, 1);
+  push_result(L, res);
+  lua_rawseti(L, -2, 2);
+  lua_rawseti(L, -2, ++cs->n);
+}
+
+/* bulk:poll(timeout_seconds) -> { {tag, result}, ... } of what finished. */
+static int bulk_poll(lua_State *L) {
+  gt_bulk *b = check_bulk(L);
+  lua_Number timeout = luaL_optnumber(L, 2, 0);
+  collect_state cs;
+  int ms = timeout > 0 ? (int)(timeout * 1000 + 0.5) : 0;
+  if (ms > 60000)
+    ms = 60000;
+  lua_settop(L, 2);
+  lua_newtable(L);
+  luaL_checkstack(L, 8, NULL);
+  cs.L = L;
+  cs.n = 0;
+  if (gt_bulk_poll(b, ms, collect, &cs) < 0)
+    return luaL_error(L, "libcurl's multi interface failed");
+  return 1;
+}
+
+static int bulk_in_flight(lua_State *L) {
+  lua_pushinteger(L, gt_bulk_in_flight(check_bulk(L)));
+  return 1;
+}
+
+static int bulk_free_slots(lua_State *L) {
+  lua_pushinteger(L, gt_bulk_free_slots(check_bulk(L)));
+  return 1;
+}
+
+/* close() and __gc: aborts what is in flight; idempotent. */
+static int bulk_close(lua_State *L) {
+  bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
+  gt_bulk_free(box->bulk);
+  box->bulk = NULL;
+  return 0;
+}
+
 /* close(), __gc and __close: idempotent. */
 static int client_close(lua_State *L) {
   client_box *box = check_box(L);
@@ -386,6 +499,7 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"idle_timeout", client_idle_timeout},
     {"set_idle_timeout", client_set_idle_timeout},
     {"login", client_login},
+    {"bulk", client_bulk},
     {"close", client_close},
     {"closed", client_closed},
     {NULL, NULL}
@@ -422,6 +536,24 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
   lua_pushliteral(L, "genesys.tokens.core.client");
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
+
+  {
+    static const luaL_Reg bulk_methods[] = {
+      {"start", bulk_start},
+      {"poll", bulk_poll},
+      {"in_flight", bulk_in_flight},
+      {"free_slots", bulk_free_slots},
+      {"close", bulk_close},
+      {NULL, NULL}
+    };
+    luaL_newmetatable(L, BULK_MT);
+    lua_newtable(L);
+    set_functions(L, bulk_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, bulk_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+  }
 
   lua_newtable(L);
   set_functions(L, module);

@@ -83,6 +83,13 @@ function tokens.set_idle_timeout(value, opts)
   return t, err
 end
 
+--- Revokes many users' tokens with the default client (see client:revoke_many).
+function tokens.revoke_many(user_ids, opts)
+  local c = default(2)
+  local results, err = c:revoke_many(user_ids, opts)
+  return results, err
+end
+
 --- The last HTTP response of the default client (see client:last_response).
 function tokens.last_response()
   return default_client and default_client:last_response() or nil

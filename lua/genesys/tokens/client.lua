@@ -3,6 +3,7 @@
 -- Runtime failures return nil, err; misuse raises at the caller of the
 -- public function.
 local auth = require "genesys.tokens.auth"
+local bulk = require "genesys.tokens.bulk"
 local core = require "genesys.tokens.core"
 local errors = require "genesys.tokens.errors"
 local idle_timeout = require "genesys.tokens.idle_timeout"
@@ -143,7 +144,7 @@ end
 -- How each call is sent and what its success returns.
 local CALLS = {
   me = {
-    options = { access_token = "string", preserve_idle_ttl = "boolean" },
+    options = { access_token = "string", preserve_idle_ttl = "boolean", raw = "boolean" },
     send = function(t, token, o) return t:me(token, o.preserve_idle_ttl == true) end,
     returns = "object",
   },
@@ -164,7 +165,7 @@ local CALLS = {
     returns = "true",
   },
   idle_timeout = {
-    options = { access_token = "string" },
+    options = { access_token = "string", raw = "boolean" },
     send = function(t, token) return t:idle_timeout(token) end,
     returns = "object",
   },
@@ -183,7 +184,7 @@ local CALLS = {
 local NO_TOKEN = "no credentials: set GENESYSCLOUD_ACCESS_TOKEN (or GENESYSCLOUD_OAUTHCLIENT_ID and "
   .. "GENESYSCLOUD_OAUTHCLIENT_SECRET), or pass access_token (or client_id and client_secret)"
 
-local function result_of(call, res, secrets)
+local function result_of(call, res, secrets, raw)
   if res.kind then
     return nil, errors.new({ kind = res.kind, code = res.code, message = res.message,
       correlation_id = res.correlation_id }, secrets)
@@ -193,6 +194,7 @@ local function result_of(call, res, secrets)
   end
   if call.returns == "true" then return true end
   local value, err = json.decode_object(res.body)
+  if value and raw then return res.body end -- checked, but as the API sent it
   if not value then
     return nil, errors.new({ kind = "decode", status = res.status, message = err,
       correlation_id = res.correlation_id }, secrets)
@@ -245,7 +247,7 @@ local function run(self, name, opts, arg, level)
   if name == "verify" and res.status == 401 then
     return false, errors.from_response(res, secrets)
   end
-  return result_of(call, res, secrets)
+  return result_of(call, res, secrets, o.raw)
 end
 
 -- Not tail calls: a tail call would drop the frame the error level counts.
@@ -277,6 +279,44 @@ end
 function Client:set_idle_timeout(value, opts)
   local t, err = run(self, "set_idle_timeout", opts, value, 2)
   return t, err
+end
+
+--- Revokes the tokens of many users at once (see bulk.lua and README).
+function Client:revoke_many(user_ids, opts)
+  if getmetatable(self) ~= Client then misuse("revoke_many must be called as a method (client:revoke_many())", 2) end
+  if self._transport:closed() then misuse("attempt to use a closed client", 2) end
+  local transport, sleep_or_err, now = pick(self)
+  if not transport then return nil, sleep_or_err end
+  local via = { transport = transport, sleep = sleep_or_err, now = now }
+  local source = self._source
+  local fixed = type(opts) == "table" and type(opts.access_token) == "string" and opts.access_token or nil
+  if fixed then options.check_token(fixed, 2) end
+  local current
+  local ctx = {
+    transport = transport, sleep = via.sleep, now = now, retry = self._retry,
+    engine = transport == self._cosockets and "ngx" or "curl",
+    can_renew = fixed == nil and source:logs_in(),
+    token = function(renew)
+      if fixed then return fixed end
+      if renew then source:forget(current) end
+      local token, err = source:token(now(), login(self, via))
+      if err then return nil, err end
+      if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
+      current = token
+      return token
+    end,
+    secrets = function()
+      local list = source:secrets()
+      list[#list + 1] = fixed
+      return list
+    end,
+    log = function(res, attempt, duration)
+      log.attempt(self._logger, { res = res, attempt = attempt, duration = duration, secrets = source:secrets() })
+      remember(self, res, attempt)
+    end,
+  }
+  local results, err = bulk.run(ctx, user_ids, opts, 2)
+  return results, err
 end
 
 --- Closes the connection cache; idempotent. Calls afterwards raise.

@@ -1,0 +1,307 @@
+-- Bulk revocation: many DELETE /api/v2/tokens/{userId} at once, paced by
+-- the platform's rate limit. The scheduling policy lives here; an engine
+-- runs the transfers: libcurl's multi interface (the C core) outside nginx,
+-- light threads over cosockets inside it. Every id ends with exactly one
+-- result; duplicates are revoked once; invalid ids are never sent.
+local core = require "genesys.tokens.core"
+local errors = require "genesys.tokens.errors"
+local retry = require "genesys.tokens.retry"
+
+local ngx = ngx -- a global inside OpenResty only
+
+local bulk = {}
+
+bulk.DEFAULT_CONCURRENCY = 8
+-- How often one id may meet a 429 before it is given up on: the batch
+-- pauses for each, so this only ends a run against a server that never
+-- lets anything through.
+bulk.MAX_RATE_LIMITED = 10
+
+---------------------------------------------------------------- engines
+
+-- The C core's multi handle: start() and poll() map one to one.
+local function curl_engine(transport, concurrency)
+  local b, err = transport:bulk(concurrency)
+  if not b then return nil, err end
+  return {
+    free_slots = function() return b:free_slots() end,
+    in_flight = function() return b:in_flight() end,
+    start = function(tag, token, id)
+      local ok = b:start(tag, token, id)
+      if ok ~= true then return ok end -- a failure before sending
+    end,
+    poll = function(timeout) return b:poll(timeout) end,
+    close = function() b:close() end,
+  }
+end
+
+-- Light threads over the cosocket transport; poll waits on a semaphore.
+local function ngx_engine(transport, concurrency)
+  local semaphore = require "ngx.semaphore"
+  local sema = semaphore.new(0)
+  local finished, running, threads = {}, 0, {}
+  return {
+    free_slots = function() return concurrency - running end,
+    in_flight = function() return running end,
+    start = function(tag, token, id)
+      running = running + 1
+      threads[tag] = ngx.thread.spawn(function()
+        local ok, res = pcall(transport.revoke, transport, token, id)
+        if not ok then res = { kind = "network", code = "CURLE_OTHER", message = tostring(res) } end
+        finished[#finished + 1] = { tag, res }
+        sema:post(1)
+      end)
+    end,
+    poll = function(timeout)
+      if #finished == 0 and running > 0 and timeout > 0 then sema:wait(timeout) end
+      local out = finished
+      finished = {}
+      for _, pair in ipairs(out) do threads[pair[1]] = nil end
+      running = running - #out
+      return out
+    end,
+    close = function()
+      for _, thread in pairs(threads) do ngx.thread.kill(thread) end
+      threads, running = {}, 0
+    end,
+  }
+end
+
+---------------------------------------------------------------- the run
+
+local function misuse(message, level)
+  error("genesys.tokens: " .. message, level + 1)
+end
+
+local OPTIONS = { concurrency = "number", on_progress = "function", access_token = "string" }
+
+local function check_options(opts, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then misuse("revoke_many options must be a table, got " .. type(opts), level + 1) end
+  for k, v in pairs(opts) do
+    if not OPTIONS[k] then misuse(("unknown revoke_many option '%s'"):format(tostring(k)), level + 1) end
+    if type(v) ~= OPTIONS[k] then
+      misuse(("revoke_many option '%s' must be a %s, got %s"):format(k, OPTIONS[k], type(v)), level + 1)
+    end
+  end
+  local c = opts.concurrency
+  if c ~= nil and (c ~= c or c < 1 or c > 256 or c % 1 ~= 0) then
+    misuse("concurrency must be a whole number from 1 to 256", level + 1)
+  end
+  return opts
+end
+
+--- Runs a batch. `ctx` comes from the client: transport, engine kind
+-- ("curl" or "ngx"), sleep, now, token (a function giving the bearer token
+-- or nil, err; called again with `true` to renew after a 401), retry
+-- policy, secrets (a function), log (function(res, attempt, duration)).
+-- Returns the results list (see README) or raises on misuse.
+function bulk.run(ctx, user_ids, opts, level)
+  level = level + 1
+  if type(user_ids) ~= "table" then
+    misuse("user_ids must be a table (a list of user ids), got " .. type(user_ids), level)
+  end
+  opts = check_options(opts, level)
+  local concurrency = opts.concurrency or bulk.DEFAULT_CONCURRENCY
+  local now, sleep = ctx.now, ctx.sleep
+  local started_at = now()
+
+  -- Sort the input: invalid ids are answered now, duplicates share the
+  -- outcome of the first occurrence, the rest queue up in input order.
+  local results = { succeeded = 0, failed = 0, invalid = 0, duplicates = 0 }
+  local first_index, queue, outcome = {}, {}, {}
+  local n = #user_ids
+  for i = 1, n do
+    local id = user_ids[i]
+    local problem = type(id) ~= "string" and ("user id must be a string, got " .. type(id))
+      or core.user_id_problem(id)
+    if problem then
+      results[i] = { id = id, ok = false, err = errors.new { kind = "invalid", message = problem } }
+      results.invalid = results.invalid + 1
+    elseif first_index[id] then
+      results[i] = { id = id, duplicate = true }
+      results.duplicates = results.duplicates + 1
+    else
+      first_index[id] = i
+      queue[#queue + 1] = id
+    end
+  end
+  local total = #queue + results.invalid
+  local done = 0
+
+  local progress_error
+  local function progress(id, ok, err)
+    done = done + 1
+    if opts.on_progress and not progress_error then
+      local fine, message = pcall(opts.on_progress, done, total, id, ok, err)
+      if not fine then progress_error = message end
+    end
+  end
+  for i = 1, n do
+    local r = results[i]
+    if r and r.err and r.err.kind == "invalid" then progress(r.id, false, r.err) end
+  end
+  if #queue == 0 or progress_error then
+    results.failed = results.invalid
+    if progress_error then misuse("on_progress raised: " .. tostring(progress_error), level) end
+    return results
+  end
+
+  local token, err = ctx.token(false)
+  if not token then return nil, err end
+
+  local engine
+  engine, err = (ctx.engine == "ngx" and ngx_engine or curl_engine)(ctx.transport, concurrency)
+  if not engine then return nil, errors.new { kind = "network", message = err } end
+
+  local attempts, waited, limited, not_before, started = {}, {}, {}, {}, {}
+  local head, retries = 1, {} -- queue position; ids waiting for a retry
+  local paused_until, window_left, window_ends = 0, nil, 0
+  local renewed = false
+
+  local function finish(id, ok, e)
+    outcome[id] = { ok = ok, err = e }
+    if ok then results.succeeded = results.succeeded + 1 else results.failed = results.failed + 1 end
+    progress(id, ok, e)
+  end
+
+  local function next_id(t)
+    for i, id in ipairs(retries) do
+      if not_before[id] <= t then
+        table.remove(retries, i)
+        return id
+      end
+    end
+    if head <= #queue then
+      head = head + 1
+      return queue[head - 1]
+    end
+  end
+
+  local function later(id, t) -- back in line at time t
+    not_before[id] = t
+    retries[#retries + 1] = id
+  end
+
+  local function on_response(id, res, t)
+    attempts[id] = (attempts[id] or 0) + 1
+    ctx.log(res, attempts[id], t - started[id])
+    if res.ratelimit_allowed and res.ratelimit_count and res.ratelimit_reset then
+      window_left = res.ratelimit_allowed - res.ratelimit_count - engine.in_flight()
+      window_ends = t + res.ratelimit_reset
+    end
+    local status = res.status
+    if status and status >= 200 and status <= 299 then return finish(id, true) end
+    if status == 429 then
+      limited[id] = (limited[id] or 0) + 1
+      attempts[id] = attempts[id] - 1 -- a pause, not a failed try
+      if limited[id] < bulk.MAX_RATE_LIMITED then
+        -- The whole batch waits, not just this id.
+        paused_until = math.max(paused_until, t + (res.retry_after or 1))
+        return later(id, paused_until)
+      end
+    elseif status == 401 and not renewed and ctx.can_renew then
+      renewed = true -- one fresh login per run, not per id
+      local fresh, e = ctx.token(true)
+      if fresh then
+        token = fresh
+        attempts[id] = attempts[id] - 1
+        return later(id, t)
+      end
+      return finish(id, false, e)
+    else
+      local delay = retry.delay(ctx.retry, attempts[id], res, waited[id] or 0)
+      if delay then
+        waited[id] = (waited[id] or 0) + delay
+        return later(id, t + delay)
+      end
+    end
+    if res.kind then
+      return finish(id, false, errors.new({ kind = res.kind, code = res.code, message = res.message,
+        correlation_id = res.correlation_id }, ctx.secrets()))
+    end
+    return finish(id, false, errors.from_response(res, ctx.secrets()))
+  end
+
+  -- One step: start what may start, then collect what finished. Returns
+  -- false when everything is done.
+  local stopping = false
+  local function step()
+    local t = now()
+    if window_left and t >= window_ends then window_left = nil end -- a new window
+    while not stopping and engine.free_slots() > 0 and t >= paused_until
+        and not (window_left and window_left <= 0) do
+      local id = next_id(t)
+      if not id then break end
+      started[id] = t
+      local failure = engine.start(first_index[id], token, id)
+      if failure then
+        finish(id, false, errors.new({ kind = failure.kind, code = failure.code, message = failure.message },
+          ctx.secrets()))
+      elseif window_left then
+        window_left = window_left - 1
+      end
+    end
+    if engine.in_flight() == 0 then
+      if stopping or (head > #queue and #retries == 0) then return false end
+      -- Nothing in flight: wait for the pause, the window or a retry.
+      local wake = math.huge
+      for _, id in ipairs(retries) do wake = math.min(wake, not_before[id]) end
+      if head <= #queue then wake = t end
+      wake = math.max(wake, paused_until, window_left and window_left <= 0 and window_ends or 0)
+      if wake > t then sleep(math.min(wake - t, 60)) end
+      return true
+    end
+    for _, pair in ipairs(engine.poll(0.05)) do
+      on_response(user_ids[pair[1]], pair[2], now()) -- the tag is the input index
+    end
+    return true
+  end
+
+  -- An error inside the loop (an on_progress that raised, or the
+  -- interpreter's "interrupted!" on Ctrl-C) stops new starts; what is in
+  -- flight still finishes and is reported, then the error goes on.
+  local stop_error
+  for _ = 1, 1e9 do
+    local ok, more = pcall(step)
+    if not ok then
+      stopping = true
+      stop_error = stop_error or more
+    elseif not more then
+      break
+    end
+    if progress_error and not stopping then
+      stopping = true
+      stop_error = "on_progress raised: " .. tostring(progress_error)
+    end
+  end
+  engine.close()
+
+  -- Ids never started (a stop) end as not done.
+  for _, id in ipairs(queue) do
+    if not outcome[id] then
+      outcome[id] = { ok = false, err = errors.new { kind = "stopped", message = "not revoked: the run was stopped" } }
+      results.failed = results.failed + 1
+    end
+  end
+  for i = 1, n do
+    local r = results[i]
+    if not r then
+      local o = outcome[user_ids[i]]
+      results[i] = { id = user_ids[i], ok = o.ok, err = o.err, attempts = attempts[user_ids[i]] }
+    elseif r.duplicate then
+      local o = outcome[r.id]
+      r.ok, r.err = o.ok, o.err
+    end
+  end
+  results.failed = results.failed + results.invalid
+  results.elapsed = now() - started_at
+  if stop_error then
+    results.stopped = tostring(stop_error)
+    if progress_error then misuse(results.stopped, level) end
+    error(stop_error, 0) -- e.g. "interrupted!": the caller decides (the CLI exits 130)
+  end
+  return results
+end
+
+return bulk

@@ -1,0 +1,253 @@
+#include "gt_transfer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The URL buffer's limit: the base URL plus a fully escaped user id. */
+#define GT_URL_LIMIT (16 * 1024)
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+  gt_transfer *t = ud;
+  size_t len = size * n;
+  gt_meta_feed(&t->meta, data, len);
+  if (!t->is_head && t->meta.content_length > 0 &&
+      (unsigned long long)t->meta.content_length > t->config->max_body) {
+    t->cut = GT_BUFFER_TOO_LARGE;
+    return 0; /* refuse before a byte of the body is read */
+  }
+  return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+  gt_transfer *t = ud;
+  size_t len = size * n;
+  int rc = gt_buffer_append(&t->body, data, len);
+  if (rc == GT_BUFFER_OK)
+    return len;
+  t->cut = rc;
+  return 0; /* libcurl stops the transfer with CURLE_WRITE_ERROR */
+}
+
+int gt_transfer_init(gt_transfer *t, const gt_config *c) {
+  memset(t, 0, sizeof *t);
+  t->config = c;
+  gt_buffer_init(&t->url, GT_URL_LIMIT);
+  gt_buffer_init(&t->body, c->max_body);
+  t->easy = curl_easy_init();
+  if (t->easy == NULL)
+    return -1;
+  /* What never changes between requests is set once. */
+  curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->curl_error);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(t->easy, CURLOPT_USERAGENT, c->user_agent);
+  curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(t->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+  curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  if (c->ca_file)
+    curl_easy_setopt(t->easy, CURLOPT_CAINFO, c->ca_file);
+  if (c->proxy)
+    curl_easy_setopt(t->easy, CURLOPT_PROXY, c->proxy);
+  if (c->no_proxy)
+    curl_easy_setopt(t->easy, CURLOPT_NOPROXY, c->no_proxy);
+  return 0;
+}
+
+void gt_transfer_cleanup(gt_transfer *t) {
+  if (t->easy)
+    curl_easy_cleanup(t->easy);
+  t->easy = NULL;
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  gt_buffer_free(&t->url);
+  gt_buffer_free(&t->body);
+}
+
+void gt_result_init(gt_result *res) {
+  memset(res, 0, sizeof *res);
+  gt_meta_clear(&res->meta);
+  res->body = "";
+  res->url = "";
+  res->method = "";
+}
+
+gt_outcome gt_result_fail(gt_result *res, gt_outcome o, const char *code, const char *message) {
+  res->outcome = o;
+  res->code = code;
+  snprintf(res->message, sizeof res->message, "%s", message);
+  return o;
+}
+
+#define CODE_NAME(x) case x: return #x;
+static const char *curl_code_name(CURLcode rc) {
+  switch (rc) {
+  CODE_NAME(CURLE_UNSUPPORTED_PROTOCOL)
+  CODE_NAME(CURLE_URL_MALFORMAT)
+  CODE_NAME(CURLE_COULDNT_RESOLVE_PROXY)
+  CODE_NAME(CURLE_COULDNT_RESOLVE_HOST)
+  CODE_NAME(CURLE_COULDNT_CONNECT)
+  CODE_NAME(CURLE_WEIRD_SERVER_REPLY)
+  CODE_NAME(CURLE_HTTP2)
+  CODE_NAME(CURLE_PARTIAL_FILE)
+  CODE_NAME(CURLE_WRITE_ERROR)
+  CODE_NAME(CURLE_OUT_OF_MEMORY)
+  CODE_NAME(CURLE_OPERATION_TIMEDOUT)
+  CODE_NAME(CURLE_SSL_CONNECT_ERROR)
+  CODE_NAME(CURLE_GOT_NOTHING)
+  CODE_NAME(CURLE_SEND_ERROR)
+  CODE_NAME(CURLE_RECV_ERROR)
+  CODE_NAME(CURLE_SSL_CERTPROBLEM)
+  CODE_NAME(CURLE_SSL_CIPHER)
+  CODE_NAME(CURLE_PEER_FAILED_VERIFICATION)
+  CODE_NAME(CURLE_BAD_CONTENT_ENCODING)
+  CODE_NAME(CURLE_SSL_CACERT_BADFILE)
+  CODE_NAME(CURLE_SSL_SHUTDOWN_FAILED)
+  CODE_NAME(CURLE_SSL_CRL_BADFILE)
+  CODE_NAME(CURLE_SSL_ISSUER_ERROR)
+  CODE_NAME(CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+  CODE_NAME(CURLE_SSL_INVALIDCERTSTATUS)
+  CODE_NAME(CURLE_PROXY)
+  default: return "CURLE_OTHER";
+  }
+}
+#undef CODE_NAME
+
+static gt_outcome classify(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return GT_FAIL_TIMEOUT;
+  case CURLE_OUT_OF_MEMORY:
+    return GT_FAIL_NOMEM;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+    return GT_FAIL_TLS;
+  default:
+    return GT_FAIL_NETWORK;
+  }
+}
+
+/* Adds a line to a header list; on failure frees the list and returns NULL. */
+static struct curl_slist *add_header(struct curl_slist *list, const char *line) {
+  struct curl_slist *grown = curl_slist_append(list, line);
+  if (grown == NULL)
+    curl_slist_free_all(list);
+  return grown;
+}
+
+static struct curl_slist *request_headers(const gt_config *c, const gt_request *rq) {
+  struct curl_slist *list = NULL;
+  gt_buffer line;
+  size_t i;
+
+  list = add_header(list, "Accept: application/json");
+  for (i = 0; list && i < c->header_count; i++)
+    list = add_header(list, c->headers[i]);
+  if (list && rq->content_type) {
+    char type[96];
+    snprintf(type, sizeof type, "Content-Type: %s", rq->content_type);
+    list = add_header(list, type);
+    if (list)
+      list = add_header(list, "Expect:"); /* no 100-continue round trip */
+  }
+  if (list == NULL)
+    return NULL;
+  gt_buffer_init(&line, (size_t)-1);
+  if (gt_buffer_puts(&line, "Authorization: ") == GT_BUFFER_OK &&
+      gt_buffer_append(&line, rq->auth->data, rq->auth->len) == GT_BUFFER_OK) {
+    list = add_header(list, line.data);
+  } else {
+    curl_slist_free_all(list);
+    list = NULL;
+  }
+  if (line.data)
+    memset(line.data, 0, line.cap); /* no credential left in freed memory */
+  gt_buffer_free(&line);
+  return list;
+}
+
+static void set_method(CURL *easy, const gt_request *rq) {
+  /* POSTFIELDS (even NULL) implies POST, so it is cleared first and
+   * HTTPGET then resets the method, NOBODY and POST. */
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+  curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(rq->method, "HEAD") == 0) {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else if (rq->body) {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+    if (strcmp(rq->method, "POST") != 0)
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+  } else if (strcmp(rq->method, "GET") != 0) {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+  }
+}
+
+gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *res) {
+  res->method = rq->method;
+  res->url = t->url.data;
+  curl_slist_free_all(t->headers);
+  t->headers = request_headers(t->config, rq);
+  if (t->headers == NULL)
+    return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
+  gt_buffer_clear(&t->body);
+  gt_meta_clear(&t->meta);
+  t->cut = GT_BUFFER_OK;
+  t->curl_error[0] = '\0';
+  t->method = rq->method;
+  t->is_head = strcmp(rq->method, "HEAD") == 0;
+  curl_easy_setopt(t->easy, CURLOPT_URL, t->url.data);
+  set_method(t->easy, rq);
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+  return GT_DONE;
+}
+
+gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res) {
+  long status = 0;
+
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  res->method = t->method;
+  res->url = t->url.data;
+  res->meta = t->meta;
+  if (rc != CURLE_OK) {
+    gt_buffer_clear(&t->body);
+    if (t->cut == GT_BUFFER_NOMEM)
+      return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
+    if (t->cut == GT_BUFFER_TOO_LARGE) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "response body exceeds max_body (%lu bytes)",
+               (unsigned long)t->config->max_body);
+      return gt_result_fail(res, GT_FAIL_TOO_LARGE, "too_large", msg);
+    }
+    return gt_result_fail(res, classify(rc), curl_code_name(rc),
+                          t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  res->outcome = GT_DONE;
+  res->status = status;
+  res->body = t->body.data ? t->body.data : "";
+  res->body_len = t->body.len;
+  return GT_DONE;
+}
