@@ -92,6 +92,77 @@ local function decode_chunked(s)
   end
 end
 
+-- Sends the same request on n connections at once, then reads every
+-- answer: the requests are in flight together. Returns the raw() results.
+local function concurrent(n, method, target, token)
+  local socks = {}
+  for i = 1, n do
+    socks[i] = assert(socket.connect("127.0.0.1", srv.port))
+    socks[i]:settimeout(10, "t")
+    assert(socks[i]:send(method .. " " .. target .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      .. "Authorization: Bearer " .. token .. "\r\nConnection: close\r\n\r\n"))
+  end
+  local out = {}
+  for i, c in ipairs(socks) do
+    local data, _, partial = c:receive("*a")
+    c:close()
+    out[i] = { status = tonumber(((data or partial or ""):match("^HTTP/1%.%d (%d+)"))) }
+  end
+  return out
+end
+
+-- One response off a keep-alive connection: status and headers.
+local function read_response(c)
+  local line = assert(c:receive("*l"))
+  local status, h = tonumber(line:match("^HTTP/1%.1 (%d+)")), {}
+  for _ = 1, 100 do
+    local l = assert(c:receive("*l"))
+    if l == "" then break end
+    local k, v = l:match("^([^:]+):%s*(.*)$")
+    h[k:lower()] = v
+  end
+  local n = tonumber(h["content-length"] or 0)
+  if n > 0 then assert(c:receive(n)) end
+  return status, h
+end
+
+-- A small benchmark client: sends `method path` for every path over `conns`
+-- keep-alive connections, one request in flight on each, as fast as the
+-- answers come. Returns the statuses by path index and how many answers
+-- asked to close the connection.
+local function keepalive_load(method, paths, conns, token)
+  local socks, busy, statuses, nxt, done, closes = {}, {}, {}, 1, 0, 0
+  local function send_next(c)
+    busy[c] = nil
+    if nxt > #paths then return end
+    busy[c] = nxt
+    assert(c:send(method .. " " .. paths[nxt] .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      .. "Authorization: Bearer " .. token .. "\r\n\r\n"))
+    nxt = nxt + 1
+  end
+  for k = 1, conns do
+    socks[k] = assert(socket.connect("127.0.0.1", srv.port))
+    socks[k]:settimeout(10)
+    send_next(socks[k])
+  end
+  for _ = 1, #paths do -- each turn answers at least one request
+    if done == #paths then break end
+    local waiting = {}
+    for _, c in ipairs(socks) do if busy[c] then waiting[#waiting + 1] = c end end
+    local ready = socket.select(waiting, nil, 10)
+    assert(#ready > 0, "no answer within 10 s")
+    for _, c in ipairs(ready) do
+      local status, h = read_response(c)
+      if (h.connection or ""):lower() == "close" then closes = closes + 1 end
+      statuses[busy[c]] = status
+      done = done + 1
+      send_next(c)
+    end
+  end
+  for _, c in ipairs(socks) do c:close() end
+  return statuses, closes
+end
+
 local function is_uuid(s)
   return type(s) == "string" and s:match("^%x+%-%x+%-%x+%-%x+%-%x+$") ~= nil
 end
@@ -1030,6 +1101,228 @@ describe("fake Genesys Cloud API", function()
       assert.are.equal(403, (api("PUT", TIMEOUT, "tok-alice", "{nope")))
       assert.are.equal(401, (api("PUT", TIMEOUT, "tok-nope", '{"idleTokenTimeoutSeconds":600}')))
       assert.are.equal(405, (api("DELETE", TIMEOUT, "tok-admin")))
+    end)
+  end)
+
+  describe("server configuration", function()
+    local DEFAULTS = { rate_limit = { count = 300, window = 60, enforced = false }, latency = 0, log = true }
+
+    local function rl(h)
+      return { h["inin-ratelimit-count"], h["inin-ratelimit-allowed"], h["inin-ratelimit-reset"] }
+    end
+
+    it("configure merges settings, checks them and reset restores the defaults", function()
+      assert.are.same(DEFAULTS, fake.config())
+      assert.are.same({ rate_limit = DEFAULTS.rate_limit, latency = 0.01, log = true },
+        fake.configure { latency = 0.01 })
+      local cfg = fake.configure { log = false }
+      assert.are.same({ 0.01, false }, { cfg.latency, cfg.log })
+      -- giving rate_limit enforces it, unless it says otherwise
+      assert.are.same({ count = 5, window = 60, enforced = true }, fake.configure { rate_limit = { count = 5 } }.rate_limit)
+      assert.are.same({ count = 5, window = 2.5, enforced = false },
+        fake.configure { rate_limit = { window = 2.5, enforced = false } }.rate_limit)
+      for _, bad in ipairs {
+        { bogus = 1 }, { latency = -1 }, { latency = "1" }, { latency = 61 }, { log = "no" },
+        { rate_limit = 5 }, { rate_limit = { count = 0 } }, { rate_limit = { count = 1.5 } },
+        { rate_limit = { window = 0 } }, { rate_limit = { window = "60" } },
+        { rate_limit = { enforced = "yes" } }, { rate_limit = { limit = 1 } },
+      } do
+        assert.has_error(function() fake.configure(bad) end)
+      end
+      assert.are.same({ rate_limit = { count = 5, window = 2.5, enforced = false }, latency = 0.01, log = false },
+        fake.config(), "a refused setting changes nothing")
+      fake.reset()
+      assert.are.same(DEFAULTS, fake.config())
+    end)
+
+    it("rate-limit headers count per token in a window that starts at its first request", function()
+      fake.configure { rate_limit = { count = 3, window = 1.5, enforced = false } }
+      for i = 1, 4 do -- not enforced: the 4th passes and is counted
+        local status, _, h = api("GET", ME, "tok-alice")
+        assert.are.equal(200, status)
+        assert.are.same({ tostring(i), "3" }, { h["inin-ratelimit-count"], h["inin-ratelimit-allowed"] })
+        -- ceil(1.5 - elapsed): 2 at first, 1 once half a second has gone
+        local reset = h["inin-ratelimit-reset"]
+        assert.is_true(reset == "2" or (i > 1 and reset == "1"), "reset " .. reset)
+      end
+      -- each token has its own window; errors count too, and so does no token
+      assert.are.equal("1", select(3, api("GET", ME, "tok-bob-1"))["inin-ratelimit-count"])
+      assert.are.equal("2", select(3, api("GET", "/api/v2/nowhere", "tok-bob-1"))["inin-ratelimit-count"])
+      assert.are.equal("1", select(3, api("GET", ME, nil))["inin-ratelimit-count"])
+      -- the login counts per client id
+      local _, _, h1 = login(CC.admin.client_id, CC.admin.client_secret)
+      local _, _, h2 = login(CC.admin.client_id, CC.admin.client_secret)
+      local _, _, h3 = login(CC.short.client_id, CC.short.client_secret)
+      assert.are.same({ "1", "2", "1" }, { h1["inin-ratelimit-count"], h2["inin-ratelimit-count"],
+        h3["inin-ratelimit-count"] })
+      -- once the window is over the count starts again
+      socket.sleep(1.6)
+      local _, _, h = api("GET", ME, "tok-alice")
+      assert.are.same({ "1", "3", "2" }, rl(h))
+    end)
+
+    it("beyond the limit: 429 with Retry-After, not counted, and a pass after Retry-After", function()
+      fake.configure { rate_limit = { count = 2, window = 2 } }
+      assert.are.equal(200, (api("GET", ME, "tok-alice")))
+      assert.are.equal(200, (api("GET", ME, "tok-alice")))
+      local status, body, h = api("GET", ME, "tok-alice")
+      assert.are.equal(429, status)
+      local secs = tonumber(h["retry-after"])
+      assert.is_true(secs >= 1 and secs <= 2, "Retry-After within the window, got " .. tostring(secs))
+      assert.are.same({ "2", "2", h["retry-after"] }, rl(h))
+      assert.are.same({
+        message = "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds",
+        code = "too.many.requests.retry.after", status = 429, contextId = h["inin-correlation-id"],
+        details = {}, errors = {}, limit = { key = "token.rate.per.minute", namespace = "platform.api", value = 2 },
+      }, cjson.decode(body))
+      -- a refused request does nothing and is not counted
+      status, body, h = api("DELETE", ME, "tok-alice")
+      assert.are.same({ 429, "2", "too.many.requests.retry.after" },
+        { status, h["inin-ratelimit-count"], cjson.decode(body).code })
+      assert.is_false(fake.state_token("tok-alice").revoked)
+      -- other tokens have their own window
+      assert.are.equal(200, (api("GET", ME, "tok-bob-1")))
+      local statuses = {}
+      for i, e in ipairs(fake.log()) do statuses[i] = e.status end
+      assert.are.same({ 200, 200, 429, 429, 200 }, statuses, "refused requests are logged")
+      socket.sleep(secs)
+      status, body, h = api("GET", ME, "tok-alice")
+      assert.are.same({ 200, "1", ACME }, { status, h["inin-ratelimit-count"], cjson.decode(body).organization.id })
+    end)
+
+    it("limits the login per client id, in the OAuth error shape", function()
+      fake.configure { rate_limit = { count = 1, window = 2 } }
+      assert.are.equal(200, (login(CC.admin.client_id, CC.admin.client_secret)))
+      local status, res, h = login(CC.admin.client_id, CC.admin.client_secret)
+      assert_oauth_error(429, "too_many_requests", status, res, h)
+      assert.truthy(tonumber(h["retry-after"]) <= 2)
+      assert.are.same({ "1", "1", h["retry-after"] }, rl(h))
+      assert.are.equal(200, (login(CC.short.client_id, CC.short.client_secret)))
+      assert.are.equal(2, #fake.issued_tokens(), "no token for the refused login")
+    end)
+
+    it("takes fractional windows, and faults bypass the limiter", function()
+      fake.configure { rate_limit = { count = 1, window = 0.5 } }
+      assert.are.equal(200, (api("GET", ME, "tok-alice")))
+      local status, _, h = api("GET", ME, "tok-alice")
+      assert.are.same({ 429, "1" }, { status, h["retry-after"] })
+      -- a fault answers in the API's place: neither refused nor counted
+      fake.fault { kind = "status", status = 503 }
+      status, _, h = api("GET", ME, "tok-alice")
+      assert.are.same({ 503 }, { status, h["inin-ratelimit-count"] })
+      socket.sleep(0.55) -- less than the Retry-After of 1: the window really is 0.5 s
+      assert.are.equal(200, (api("GET", ME, "tok-alice")))
+      fake.configure { rate_limit = { count = 2, window = 2.5 } }
+      assert.are.same({ "1", "2", "3" }, rl(select(3, api("GET", ME, "tok-alice"))))
+    end)
+
+    it("latency: every answer waits it, and concurrent requests overlap", function()
+      fake.configure { latency = 0.3 }
+      local got = concurrent(4, "GET", ME, "tok-alice")
+      for i = 1, 4 do assert.are.equal(200, got[i].status) end
+      local entries = fake.log()
+      assert.are.equal(4, #entries)
+      local last_start, first_end = 0, math.huge
+      for _, e in ipairs(entries) do
+        assert.is_true(e.finished - e.time >= 0.29, "waited " .. (e.finished - e.time))
+        last_start, first_end = math.max(last_start, e.time), math.min(first_end, e.finished)
+      end
+      assert.is_true(last_start < first_end, "all four were in flight at once")
+      -- a 429 and a fault wait too
+      fake.reset()
+      fake.configure { latency = 0.2, rate_limit = { count = 1 } }
+      fake.fault { kind = "status", status = 500, times = 1 }
+      local statuses = {}
+      for i = 1, 3 do statuses[i] = (api("GET", ME, "tok-alice")) end
+      assert.are.same({ 500, 200, 429 }, statuses)
+      for _, e in ipairs(fake.log()) do
+        assert.is_true(e.finished - e.time >= 0.19, e.status .. " waited " .. (e.finished - e.time))
+      end
+    end)
+
+    it("log = false records nothing; state and revocations still change", function()
+      fake.configure { log = false }
+      assert.are.equal(200, (api("GET", ME, "tok-alice")))
+      assert.are.equal(204, (api("DELETE", "/api/v2/tokens/" .. BOB, "tok-admin")))
+      assert.are.equal(200, (login(CC.admin.client_id, CC.admin.client_secret)))
+      assert.are.same({}, fake.log())
+      assert.is_true(fake.state_token("tok-bob-1").revoked)
+      assert.are.same({ [BOB] = 1 }, fake.revocations())
+      fake.configure { log = true }
+      api("GET", ME, "tok-alice")
+      assert.are.equal(1, #fake.log())
+    end)
+
+    it("revocations counts the successful DELETE /api/v2/tokens/{userId} per user", function()
+      assert.are.same({}, fake.revocations())
+      for _ = 1, 2 do assert.are.equal(204, (api("DELETE", "/api/v2/tokens/" .. BOB, "tok-admin"))) end
+      assert.are.equal(204, (api("DELETE", "/api/v2/tokens/odd%2Fuser%3Fid%231%20%C3%BC", "tok-admin")))
+      -- not counted: unknown user, no permission, /me, refused by the limiter
+      assert.are.equal(404, (api("DELETE", "/api/v2/tokens/no-such-user", "tok-admin")))
+      assert.are.equal(403, (api("DELETE", "/api/v2/tokens/" .. ALICE, "tok-alice")))
+      assert.are.equal(204, (api("DELETE", ME, "tok-alice")))
+      fake.configure { rate_limit = { count = 1 } }
+      assert.are.equal(204, (api("DELETE", "/api/v2/tokens/" .. ALICE, "tok-admin")))
+      assert.are.equal(429, (api("DELETE", "/api/v2/tokens/" .. ALICE, "tok-admin")))
+      assert.are.same({ [BOB] = 2, [ODD] = 1, [ALICE] = 1 }, fake.revocations())
+      fake.reset()
+      assert.are.same({}, fake.revocations())
+    end)
+
+    it("add_users makes many users with a token each in one request", function()
+      local ids, toks = fake.add_users { count = 3, prefix = "load-" }
+      assert.are.same({ "load-00001", "load-00002", "load-00003" }, ids)
+      assert.are.same({ "tok-load-00001", "tok-load-00002", "tok-load-00003" }, toks)
+      assert.are.equal(ids[2], fake.state_token(toks[2]).user_id)
+      assert.are.equal(ids[2], fake.state().users[ids[2]].id)
+      assert.are.equal(200, (api("GET", ME, toks[2])))
+      assert.are.equal(204, (api("DELETE", "/api/v2/tokens/" .. ids[2], "tok-admin")))
+      assert.are.same({ 200, 401, 200 }, { (api("GET", ME, toks[1])), (api("GET", ME, toks[2])),
+        (api("GET", ME, toks[3])) })
+      -- no live tokens left, still a user: 204, and counted again
+      assert.are.equal(204, (api("DELETE", "/api/v2/tokens/" .. ids[2], "tok-admin")))
+      assert.are.same({ [ids[2]] = 2 }, fake.revocations())
+      -- nothing is made when one exists; start continues a series
+      assert.has_error(function() fake.add_users { count = 5, prefix = "load-" } end)
+      assert.is_nil(fake.state().users["load-00004"])
+      assert.are.same({ "load-00004" }, (fake.add_users { count = 1, prefix = "load-", start = 4 }))
+      for _, bad in ipairs { {}, { count = 0 }, { count = 50001 }, { count = 1.5 }, { count = 1, prefix = 5 } } do
+        assert.has_error(function() fake.add_users(bad) end)
+      end
+      ids = fake.add_users { count = 2000 }
+      assert.are.same({ 2000, "bulk-00001", "bulk-02000" }, { #ids, ids[1], ids[2000] })
+    end)
+
+    it("serves a benchmark: 2000 user revocations over 64 keep-alive connections", function()
+      fake.configure { latency = 0.05, log = false }
+      local ids, toks = fake.add_users { count = 2000 }
+      local paths = {}
+      for i, id in ipairs(ids) do paths[i] = "/api/v2/tokens/" .. id end
+      local statuses, closes = keepalive_load("DELETE", paths, 64, "tok-admin")
+      local n204 = 0
+      for i = 1, #paths do if statuses[i] == 204 then n204 = n204 + 1 end end
+      assert.are.same({ 2000, 0 }, { n204, closes })
+      local rv, n = fake.revocations(), 0
+      for _, id in ipairs(ids) do
+        if rv[id] == 1 then n = n + 1 end
+      end
+      assert.are.equal(2000, n, "every id revoked exactly once")
+      assert.is_true(fake.state_token(toks[1]).revoked and fake.state_token(toks[2000]).revoked)
+      assert.are.same({}, fake.log())
+    end)
+
+    it("keeps a connection open past 1000 requests and takes 600 at once", function()
+      fake.configure { log = false }
+      local paths = {}
+      for i = 1, 1100 do paths[i] = "/api/v2/tokens/" .. BOB end
+      local statuses, closes = keepalive_load("DELETE", paths, 1, "tok-admin")
+      assert.are.same({ 204, 204, 0 }, { statuses[1], statuses[1100], closes })
+      assert.are.same({ [BOB] = 1100 }, fake.revocations())
+      -- more than the old 256 worker_connections, all in flight together
+      fake.configure { latency = 0.3 }
+      local got, ok = concurrent(600, "GET", ME, "tok-alice"), 0
+      for _, r in ipairs(got) do if r.status == 200 then ok = ok + 1 end end
+      assert.are.equal(600, ok)
     end)
   end)
 

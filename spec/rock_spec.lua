@@ -43,7 +43,7 @@ describe("the rock", function()
 
   it("installs with luarocks make --deps-mode=none and loads from that tree alone", function()
     -- A copy of what the rockspec names, so the build leaves nothing here.
-    assert(fake.execute(("mkdir -p %s/src/src && cp -r lua rockspec %s/src/ && cp src/*.c src/*.h %s/src/src/")
+    assert(fake.execute(("mkdir -p %s/src/src && cp -r lua rockspec bin %s/src/ && cp src/*.c src/*.h %s/src/src/")
       :format(q(work), q(work), q(work))))
     local incdir, libdir = curl_dirs()
     local out, code = capture(("cd %s/src && luarocks --lua-version=%s --tree=%s/tree make --deps-mode=none %s "
@@ -73,5 +73,13 @@ describe("the rock", function()
     assert.equal(tree .. "/lib/lua/" .. ABI .. "/genesys/tokens/core.so", core_path)
     assert.equal(tree .. "/share/lua/" .. ABI .. "/genesys/tokens.lua", lua_path)
     assert.equal("Acme Corp", org)
+
+    -- The command is installed too, and runs from the tree once its paths
+    -- are set the way luarocks says (`luarocks path`).
+    out, code = capture(("cd %s && eval \"$(luarocks --lua-version=%s --tree=%s path)\" && "
+      .. "GENESYSCLOUD_BASE_URL=%s GENESYSCLOUD_ACCESS_TOKEN=tok-admin %s me")
+      :format(q(work), ABI, q(tree), srv.http_url, q(tree .. "/bin/genesys-tokens")))
+    assert.equal(0, code, out)
+    assert.matches("Organization:%s+Acme Corp", out)
   end)
 end)

@@ -9,6 +9,8 @@
 --   fake.log(), fake.state(), fake.add_token{ token = "tok-x", user_id = "..." }
 --   fake.add_oauth_client{ client_id = "id", client_secret = "s", expires_in = 5 }
 --   fake.revoke_token(token), fake.issued_tokens([client_id])
+--   fake.configure{ rate_limit = { count = 5, window = 2 }, latency = 0.05, log = false }
+--   fake.add_users{ count = 2000 }, fake.revocations(), fake.config()
 --   fake.reset(), fake.ping(), fake.stop()   -- fake.seed: seed.lua's table
 --
 -- The login host is the same listeners (POST /oauth/token); a gateway is
@@ -199,6 +201,35 @@ function M.issued_tokens(client_id)
 end
 
 function M.ping() return control("GET", "/_fake/ping") end
+
+--- Changes server settings, merged into the current ones (fake.reset()
+--- restores the defaults); returns the whole config. Raises on a bad one.
+---   rate_limit = { count = 300, window = 60, enforced = false }: a fixed
+---     window of `window` seconds (fractions work) per calling token (login:
+---     per client id) from its first request; inin-ratelimit-count/allowed/
+---     reset on every response. Giving rate_limit enforces it (unless it
+---     says enforced = false) and restarts every window: a request beyond
+---     `count` gets a 429 with Retry-After (seconds to the window's end) and
+---     is not counted. Faults bypass the limiter.
+---   latency = 0: seconds every API and login request waits (non-blocking),
+---     after the rate-limit check, before its answer (429s and faults too).
+---   log = true: false records nothing in fake.log() (revocations still count).
+function M.configure(settings) return control("POST", "/_fake/config", settings or {}) end
+
+--- The current settings (see configure).
+function M.config() return control("GET", "/_fake/config") end
+
+--- Makes users <prefix>00001, <prefix>00002... (from `start`), each with
+--- one token "tok-<id>", in one request: { count (1..50000), prefix =
+--- "bulk-", start = 1 }. Raises if one exists. Returns ids, tokens (lists).
+function M.add_users(spec)
+  local r = control("POST", "/_fake/users", spec)
+  return r.ids, r.tokens
+end
+
+--- { [user_id] = n }: how many DELETE /api/v2/tokens/{userId} of each user
+--- succeeded (204) since the last reset, logged or not.
+function M.revocations() return control("GET", "/_fake/revocations") end
 
 --- The request log since the last reset; JSON nulls (query, body) become nil.
 function M.log()

@@ -12,14 +12,24 @@
 --   "proxy" listener requires them and Proxy-Authorization (seed.proxy).
 -- Control (plain JSON, not logged): GET /_fake/ping, POST /_fake/reset,
 --   GET /_fake/log, GET /_fake/state, POST /_fake/fault, POST /_fake/tokens,
---   POST /_fake/oauth_clients, POST /_fake/revoke.
+--   POST /_fake/oauth_clients, POST /_fake/revoke, GET|POST /_fake/config,
+--   POST /_fake/users (bulk users), GET /_fake/revocations.
 -- Fault kinds: status, 429, truncated_json, short_body, html, huge, trickle,
 --   delay, reset, redirect (see apply_fault). A fault without `path` hits
 --   API requests only; login needs path = "/oauth/token".
+-- Config (DEFAULT_CONFIG; POST /_fake/config merges, reset restores):
+--   rate_limit: a fixed window per calling token (login: per client id)
+--     starting at its first request; inin-ratelimit-* headers always, and
+--     when enforced a 429 beyond `count` that does not count itself.
+--   latency: seconds every API and login request waits (ngx.sleep) after
+--     the rate-limit check and before its answer, a 429 or a fault included.
+--   log: false stops the request log.
+-- Faults answer in the API's place: the rate limiter does not see them
+-- (delay excepted: it then serves the request as usual).
 --
--- State lives in the shared dict `fake` as one JSON document. The server
--- runs a single worker and no handler yields between reading and writing the
--- state, so a plain read-modify-write is atomic enough.
+-- State lives in the shared dict `fake` (layout above `load_state`). The
+-- server runs a single worker and no handler yields between reading and
+-- writing it, so a plain read-modify-write is atomic enough.
 local cjson = require "cjson"
 local seed = require "seed"
 
@@ -84,28 +94,65 @@ local function oauth_client_record(spec)
   }
 end
 
+-- Server settings (POST /_fake/config); see the top of this file.
+local DEFAULT_CONFIG = {
+  rate_limit = { count = 300, window = 60, enforced = false },
+  latency = 0,
+  log = true,
+}
+
 local function fresh_state()
-  local s = { orgs = {}, users = {}, clients = {}, tokens = {}, timeouts = copy(seed.timeouts),
-    oauth_clients = {} }
+  local s = { orgs = {}, clients = {}, timeouts = copy(seed.timeouts), oauth_clients = {} }
   for _, o in pairs(seed.orgs) do s.orgs[o.id] = copy(o) end
-  for _, u in pairs(seed.users) do s.users[u.id] = copy(u) end
   for _, c in pairs(seed.clients) do s.clients[c.id] = copy(c) end
-  for tok, t in pairs(seed.tokens) do
-    s.tokens[tok] = copy(t)
-    s.tokens[tok].revoked = false
-  end
   for _, oc in pairs(seed.oauth_clients) do
     s.oauth_clients[oc.client_id] = oauth_client_record(oc)
   end
   return s
 end
 
-local function load_state()
-  return cjson.decode(dict:get("state"))
+local function get_json(key)
+  local s = dict:get(key)
+  return s and cjson.decode(s)
 end
 
-local function save_state(s)
-  assert(dict:safe_set("state", cjson.encode(s)))
+local function set_json(key, v)
+  assert(dict:safe_set(key, cjson.encode(v)))
+end
+
+-- Keys of the shared dict:
+--   state         JSON: orgs, clients, timeouts, oauth_clients (all small)
+--   u:<user id>   JSON user              t:<token>  JSON token record
+--   ut:<user id>  JSON list of the user's tokens, for DELETE /{userId}
+--   rv:<user id>  how many DELETE /api/v2/tokens/{userId} succeeded
+--   rl:t:<token>, rl:c:<client id>  rate-limit window: "start count"
+--   config, faults, log_n, log:<n>, issued_n
+-- Users and tokens have a key each so a request reads and writes only its
+-- own: thousands of bulk users do not make every request slower.
+local function load_state() return get_json("state") end
+local function save_state(s) set_json("state", s) end
+
+local function get_user(id) return get_json("u:" .. id) end
+local function put_user(u) set_json("u:" .. u.id, u) end
+local function get_token(tok) return get_json("t:" .. tok) end
+
+-- Stores a token record; a new token also joins its user's list.
+local function put_token(tok, t)
+  if not dict:get("t:" .. tok) then
+    local list = get_json("ut:" .. t.user_id) or {}
+    list[#list + 1] = tok
+    set_json("ut:" .. t.user_id, list)
+  end
+  set_json("t:" .. tok, t)
+end
+
+-- {id -> value} of the dict keys "<prefix><id>", decoded by `read`.
+local function collect(prefix, read)
+  local out = {}
+  for _, k in ipairs(dict:get_keys(0)) do
+    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = read(k) end
+  end
+  return out
 end
 
 local function load_faults()
@@ -120,7 +167,14 @@ function M.reset()
   dict:flush_all()
   dict:flush_expired()
   save_state(fresh_state())
+  for _, u in pairs(seed.users) do put_user(copy(u)) end
+  for tok, t in pairs(seed.tokens) do
+    t = copy(t)
+    t.revoked = false
+    put_token(tok, t)
+  end
   save_faults({})
+  set_json("config", DEFAULT_CONFIG)
   dict:set("log_n", 0)
 end
 
@@ -190,16 +244,17 @@ local function send_oauth_error(status, err, description, headers)
   send_json(status, { error = err, description = description, error_description = description }, headers)
 end
 
--- A simple per-token request counter in a 60 s window; never enforced.
-local function ratelimit_headers(token)
-  local key = "rl:" .. (token or "-")
-  local count = dict:incr(key, 1, 0, 60) or 1
-  local ttl = dict:ttl(key) or 60
-  return {
-    ["inin-ratelimit-count"] = tostring(count),
-    ["inin-ratelimit-allowed"] = "300",
-    ["inin-ratelimit-reset"] = tostring(math.max(1, math.ceil(ttl))),
-  }
+-- `error` of a 429 or status fault on the login (which answers in the
+-- OAuth shape); RFC 6749 names the 503 one.
+local OAUTH_ERRORS = { [429] = "too_many_requests", [503] = "temporarily_unavailable" }
+
+-- The normalised 429 (reference 3.1), or its OAuth shape on the login.
+-- limit: the ErrorBody `limit` object, if a known limit was hit.
+local function send_too_many(ctx, secs, limit)
+  local msg = "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds"
+  local h = { ["Retry-After"] = tostring(secs) }
+  if ctx.login then return send_oauth_error(429, OAUTH_ERRORS[429], msg, h) end
+  send_error(429, "too.many.requests.retry.after", msg, h, limit and { limit = limit })
 end
 
 ---------------------------------------------------------------- requests
@@ -223,7 +278,55 @@ local function bearer(headers)
   return h:match("^[Bb][Ee][Aa][Rr][Ee][Rr] +(%S+) *$")
 end
 
-local function append_log(entry)
+-- id and secret of a Basic Authorization header, split at the first ':'
+-- as the SDKs join them (no form-encoding); nil and why not if there is none.
+local function basic_pair(headers)
+  local h = headers["authorization"]
+  local b64 = type(h) == "string" and h:match("^[Bb][Aa][Ss][Ii][Cc] +(%S+) *$")
+  local pair = b64 and ngx.decode_base64(b64)
+  if not pair then return nil, "client authentication is required (HTTP Basic)" end
+  local id, secret = pair:match("^([^:]*):(.*)$")
+  if not id then return nil, "malformed Basic credentials" end
+  return id, secret
+end
+
+-- Counts the request in its caller's fixed window (which starts at the
+-- caller's first request) and sets ctx.rl to the inin-ratelimit-* headers.
+-- The caller is the Bearer token ("-" for none), on the login the Basic
+-- client id. When the limit is enforced and used up, returns the seconds
+-- until the window resets and does not count the request. Expects
+-- ngx.update_time() just before, so windows are as exact as the clock.
+local function rate_limit(ctx)
+  local rl = ctx.cfg.rate_limit
+  local key = ctx.login and ("rl:c:" .. (basic_pair(ctx.headers) or "-"))
+    or ("rl:t:" .. (bearer(ctx.headers) or "-"))
+  local now = ngx.now()
+  local start, count = (dict:get(key) or ""):match("^(%S+) (%d+)$")
+  start, count = tonumber(start), tonumber(count)
+  if not start or now >= start + rl.window then start, count = now, 0 end
+  local left = math.max(1, math.ceil(start + rl.window - now))
+  local over = rl.enforced and count >= rl.count
+  if not over then
+    count = count + 1
+    assert(dict:safe_set(key, string.format("%.3f %d", start, count)))
+  end
+  ctx.rl = {
+    ["inin-ratelimit-count"] = tostring(count),
+    ["inin-ratelimit-allowed"] = tostring(rl.count),
+    ["inin-ratelimit-reset"] = tostring(left),
+  }
+  return over and left or nil
+end
+
+-- Drops every rate-limit window: the next request of each caller starts one.
+local function clear_windows()
+  for _, k in ipairs(dict:get_keys(0)) do
+    if k:sub(1, 3) == "rl:" then dict:delete(k) end
+  end
+end
+
+local function append_log(ctx, entry)
+  if not ctx.cfg.log then return end
   local n = dict:incr("log_n", 1, 0)
   local ok, err = dict:safe_set("log:" .. n, encode(entry))
   if not ok then ngx.log(ngx.ERR, "fake: cannot store log entry: ", err) end
@@ -238,12 +341,11 @@ function M.log_phase()
   if not n then return end
   local s = dict:get("log:" .. n)
   if not s then return end
-  local entry = cjson.decode(s)
-  entry.status = ngx.status
-  entry.completed = ngx.ctx.completed == true
   ngx.update_time()
-  entry.finished = ngx.now() -- with `time`, shows how requests overlapped
-  dict:safe_set("log:" .. n, encode(entry))
+  -- Appended to the entry's JSON object as it is: no decoding, so a busy
+  -- log costs little. finished, with `time`, shows how requests overlapped.
+  dict:safe_set("log:" .. n, string.format('%s,"status":%d,"completed":%s,"finished":%.3f}',
+    s:sub(1, -2), ngx.status, tostring(ngx.ctx.completed == true), ngx.now()))
 end
 
 -- Every response, nginx's own error pages included, gets a correlation id.
@@ -290,10 +392,10 @@ local function token_info(state, t)
   return info
 end
 
-local function permissions(state, t)
+local function permissions(t)
   local perms = t.permissions
   if perms == nil then
-    local u = state.users[t.user_id]
+    local u = get_user(t.user_id)
     perms = u and u.permissions or {}
   end
   local set = {}
@@ -319,23 +421,29 @@ end
 
 local function delete_me(ctx)
   ctx.tok.revoked = true
-  save_state(ctx.state)
+  put_token(ctx.tok_str, ctx.tok)
   set_headers(ctx.rl)
   ngx.status = 204
 end
 
+-- 204 for any known user, even one without live tokens left; counted per
+-- user id (GET /_fake/revocations).
 local function delete_user(ctx)
-  if not permissions(ctx.state, ctx.tok)["oauth:token:delete"] then
+  if not permissions(ctx.tok)["oauth:token:delete"] then
     return send_403("oauth:token:delete", ctx.rl)
   end
   local user_id = ctx.user_id
-  if not ctx.state.users[user_id] then
+  if not dict:get("u:" .. user_id) then
     return send_error(404, "not.found", "User not found", ctx.rl, { entityId = user_id })
   end
-  for _, t in pairs(ctx.state.tokens) do
-    if t.user_id == user_id then t.revoked = true end
+  for _, tok in ipairs(get_json("ut:" .. user_id) or {}) do
+    local t = get_token(tok)
+    if t and not t.revoked then
+      t.revoked = true
+      put_token(tok, t)
+    end
   end
-  save_state(ctx.state)
+  dict:incr("rv:" .. user_id, 1, 0)
   set_headers(ctx.rl)
   ngx.status = 204
 end
@@ -451,7 +559,7 @@ end
 -- PUT merges the fields given into the org's setting and answers with the
 -- whole stored object.
 local function put_timeout(ctx)
-  if not permissions(ctx.state, ctx.tok)["directory:organization:admin"] then
+  if not permissions(ctx.tok)["directory:organization:admin"] then
     return send_403("directory:organization:admin", ctx.rl)
   end
   local ok, body = pcall(cjson.decode, ctx.body or "")
@@ -492,10 +600,9 @@ local function route(ctx)
   return nil
 end
 
+-- ctx.rl (rate-limit headers) is already set.
 local function api(ctx)
   local methods = route(ctx)
-  local tok_str = bearer(ctx.headers)
-  ctx.rl = ratelimit_headers(tok_str)
   if not methods then
     return send_error(404, "not.found", nil, ctx.rl)
   end
@@ -508,11 +615,12 @@ local function api(ctx)
     return send_error(405, "method.not.allowed", "HTTP " .. ctx.method .. " is not supported for this resource", ctx.rl)
   end
   ctx.state = load_state()
-  local tok = tok_str and ctx.state.tokens[tok_str]
+  local tok_str = bearer(ctx.headers)
+  local tok = tok_str and get_token(tok_str)
   if not tok or tok.revoked or (tok.expires_at and ngx.now() >= tok.expires_at) then
     return send_401(ctx.rl)
   end
-  ctx.tok = tok
+  ctx.tok, ctx.tok_str = tok, tok_str
   return handler(ctx)
 end
 
@@ -524,7 +632,7 @@ local FORM = "application/x-www-form-urlencoded"
 local NO_STORE = { ["Cache-Control"] = "no-store", Pragma = "no-cache" }
 local TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-local function random_token(tokens)
+local function random_token()
   for _ = 1, 10 do -- a clash is all but impossible; bounded anyway
     local t = {}
     for i = 1, 64 do
@@ -532,7 +640,7 @@ local function random_token(tokens)
       t[i] = TOKEN_CHARS:sub(k, k)
     end
     local s = table.concat(t)
-    if not tokens[s] then return s end
+    if not dict:get("t:" .. s) then return s end
   end
   error("cannot make a fresh token")
 end
@@ -542,27 +650,22 @@ local function iso(t)
 end
 
 -- The registered client named by the Basic header, or nil and why not.
--- Split at the first ':' as the SDKs join id and secret (no form-encoding).
 local function basic_client(headers, state)
-  local h = headers["authorization"]
-  local b64 = type(h) == "string" and h:match("^[Bb][Aa][Ss][Ii][Cc] +(%S+) *$")
-  local pair = b64 and ngx.decode_base64(b64)
-  if not pair then return nil, "client authentication is required (HTTP Basic)" end
-  local id, secret = pair:match("^([^:]*):(.*)$")
-  if not id then return nil, "malformed Basic credentials" end
+  local id, secret = basic_pair(headers)
+  if not id then return nil, secret end
   local oc = state.oauth_clients[id]
   if not oc then return nil, "client not found" end
   if oc.client_secret ~= secret then return nil, "client authentication failed" end
   return oc
 end
 
--- Adds a real token for the client to state; returns the token response.
-local function issue_token(state, oc)
-  local user = state.users[oc.user_id] or {}
+-- Stores a real token for the client; returns the token response.
+local function issue_token(oc)
+  local user = get_user(oc.user_id) or {}
   local org = user.org_id or seed.orgs.acme.id
   local now = ngx.now()
-  local tok = random_token(state.tokens)
-  state.tokens[tok] = {
+  local tok = random_token()
+  put_token(tok, {
     user_id = oc.user_id, org_id = org, home_org_id = org, client_id = oc.oauth_client,
     scopes = copy(oc.scopes), permissions = copy(oc.permissions),
     date_token_idles = iso(now + oc.expires_in), revoked = false,
@@ -570,7 +673,7 @@ local function issue_token(state, oc)
     -- ngx.now() is cached per event-loop turn, so two logins may share
     -- issued_at: this serial orders them.
     issued_n = dict:incr("issued_n", 1, 0),
-  }
+  })
   return { access_token = tok, token_type = "bearer", expires_in = oc.expires_in }
 end
 
@@ -593,9 +696,7 @@ local function login(ctx)
     return send_oauth_error(400, "unsupported_grant_type", type(grant) == "string"
       and ("grant_type " .. grant .. " is not supported") or "grant_type is required")
   end
-  local res = issue_token(state, oc)
-  save_state(state)
-  send_json(200, res, NO_STORE)
+  send_json(200, issue_token(oc), NO_STORE)
 end
 
 ---------------------------------------------------------------- faults
@@ -630,9 +731,9 @@ end
 -- TokenInfo JSON used as the body of the broken 200 responses: the caller's
 -- own if its token is known, else the demo user's.
 local function sample_info(ctx)
-  local state = load_state()
-  local t = state.tokens[bearer(ctx.headers) or ""] or state.tokens[seed.demo_token]
-  return encode(token_info(state, t))
+  local tok = bearer(ctx.headers)
+  local t = tok and get_token(tok) or get_token(seed.demo_token)
+  return encode(token_info(load_state(), t))
 end
 
 -- Body of the broken 200 responses: TokenInfo for the API; for the login a
@@ -642,9 +743,7 @@ local function sample_body(ctx)
   if not ctx.login then return sample_info(ctx) end
   local state = load_state()
   local oc = basic_client(ctx.headers, state) or state.oauth_clients[seed.oauth_clients.admin.client_id]
-  local res = issue_token(state, oc)
-  save_state(state)
-  return encode(res)
+  return encode(issue_token(oc))
 end
 
 local function num(v, default, max)
@@ -657,10 +756,6 @@ end
 local HTML = "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
   .. "<center><h1>%d %s</h1></center>\r\n<hr><center>awselb/2.0</center>\r\n</body>\r\n</html>\r\n"
 local REASONS = { [502] = "Bad Gateway", [503] = "Service Temporarily Unavailable", [504] = "Gateway Time-out" }
-
--- `error` of a status/429 fault on the login (which answers in the OAuth
--- shape); RFC 6749 names the 503 one.
-local OAUTH_ERRORS = { [429] = "too_many_requests", [503] = "temporarily_unavailable" }
 
 -- Sends the faulty response. Returns true when the request must then be
 -- handled normally (delay). Every fault takes an optional `headers` object
@@ -683,14 +778,7 @@ local function apply_fault(ctx, f)
       send_error(status, f.code, f.message)
     end
   elseif kind == "429" then
-    local secs = num(f.retry_after, 1)
-    local msg = "Rate limit exceeded the maximum. Retry the request in [" .. secs .. "] seconds"
-    local h = { ["Retry-After"] = tostring(secs) }
-    if ctx.login then
-      send_oauth_error(429, OAUTH_ERRORS[429], msg, h)
-    else
-      send_error(429, "too.many.requests.retry.after", msg, h)
-    end
+    send_too_many(ctx, num(f.retry_after, 1))
   elseif kind == "truncated_json" then
     local body = sample_body(ctx)
     send(200, body:sub(1, math.floor(#body / 2)), "application/json")
@@ -752,6 +840,83 @@ end
 
 ---------------------------------------------------------------- control
 
+-- Checks a POST /_fake/config body and merges it into cfg. Giving
+-- rate_limit enforces it unless it says enforced = false. Returns the new
+-- config, or nil and a message.
+local function merge_config(cfg, body)
+  for k in pairs(body) do
+    if DEFAULT_CONFIG[k] == nil then return nil, "unknown setting " .. tostring(k) end
+  end
+  local rl = body.rate_limit
+  if rl ~= nil then
+    if type(rl) ~= "table" or (next(rl) ~= nil and is_array(rl)) then
+      return nil, "rate_limit must be an object"
+    end
+    for k in pairs(rl) do
+      if DEFAULT_CONFIG.rate_limit[k] == nil then return nil, "unknown rate_limit setting " .. tostring(k) end
+    end
+    if rl.count ~= nil and not is_int(rl.count, 1, 10 ^ 9) then
+      return nil, "rate_limit.count must be a whole number of requests, at least 1"
+    end
+    if rl.window ~= nil and not (type(rl.window) == "number" and rl.window > 0 and rl.window <= 86400) then
+      return nil, "rate_limit.window must be seconds, more than 0 and at most 86400"
+    end
+    if rl.enforced ~= nil and type(rl.enforced) ~= "boolean" then
+      return nil, "rate_limit.enforced must be a boolean"
+    end
+    cfg.rate_limit = { count = rl.count or cfg.rate_limit.count, window = rl.window or cfg.rate_limit.window,
+      enforced = rl.enforced ~= false }
+  end
+  local lat = body.latency
+  if lat ~= nil then
+    if type(lat) ~= "number" or lat < 0 or lat > 60 then
+      return nil, "latency must be seconds, from 0 to 60"
+    end
+    cfg.latency = lat
+  end
+  if body.log ~= nil then
+    if type(body.log) ~= "boolean" then return nil, "log must be a boolean" end
+    cfg.log = body.log
+  end
+  return cfg
+end
+
+local MAX_BULK = 50000 -- users per POST /_fake/users
+local BULK_BYTES = 1024 -- dict space a bulk user and its token take (about 900 bytes)
+local DICT_RESERVE = 4 * 1024 * 1024 -- left for the log and the rest after a bulk add
+
+-- POST /_fake/users { count, prefix = "bulk-", start = 1 }: users
+-- <prefix>00001... (start, start + 1, ...), each with one token
+-- "tok-<user id>" (web app client, no permissions). Nothing is made if one
+-- of them exists. Returns { ids = [...], tokens = [...] }.
+local function add_users(body)
+  local prefix, start = body.prefix or "bulk-", body.start or 1
+  if not is_int(body.count, 1, MAX_BULK) or type(prefix) ~= "string" or not is_int(start, 0, 10 ^ 9) then
+    return send_json(400, { error = "count (1.." .. MAX_BULK .. ") is required; prefix is a string,"
+      .. " start a whole number" })
+  end
+  -- Refuse rather than fill the dict halfway.
+  if dict:free_space() < body.count * BULK_BYTES + DICT_RESERVE then
+    return send_json(507, { error = "not enough room in lua_shared_dict fake for "
+      .. body.count .. " more users" })
+  end
+  local ids, toks = {}, {}
+  for i = 1, body.count do
+    ids[i] = string.format("%s%05d", prefix, start + i - 1)
+    toks[i] = "tok-" .. ids[i]
+    if dict:get("u:" .. ids[i]) or dict:get("t:" .. toks[i]) then
+      return send_json(409, { error = "user or token exists: " .. ids[i] })
+    end
+  end
+  local org, client = seed.orgs.acme.id, seed.clients.web_app.id
+  for i, id in ipairs(ids) do
+    put_user { id = id, name = id, org_id = org, permissions = {} }
+    put_token(toks[i], { user_id = id, org_id = org, home_org_id = org, client_id = client,
+      scopes = { "users:readonly" }, date_token_idles = "2031-01-01T14:00:00.000Z", revoked = false })
+  end
+  return send_json(201, { ids = ids, tokens = toks })
+end
+
 local function control(ctx)
   local p, m = ctx.path, ctx.method
   if p == "/_fake/ping" then
@@ -768,17 +933,34 @@ local function control(ctx)
   elseif p == "/_fake/state" and m == "GET" then
     local s = load_state()
     local now = ngx.now()
+    s.users = collect("u:", get_json)
+    s.tokens = collect("t:", get_json)
     for tok, t in pairs(s.tokens) do
       t.token = tok
       if t.expires_at then t.expired = now >= t.expires_at end
     end
     s.faults = arr(load_faults())
     return send_json(200, s)
+  elseif p == "/_fake/config" and m == "GET" then
+    return send_json(200, get_json("config"))
+  elseif p == "/_fake/revocations" and m == "GET" then
+    return send_json(200, collect("rv:", function(k) return dict:get(k) end))
   end
 
   local ok, body = pcall(cjson.decode, ctx.body or "")
   if not ok or type(body) ~= "table" then body = nil end
-  if p == "/_fake/fault" and m == "POST" then
+  if p == "/_fake/config" and m == "POST" then
+    if not body or (next(body) ~= nil and is_array(body)) then
+      return send_json(400, { error = "body must be a JSON object" })
+    end
+    local cfg, err = merge_config(get_json("config"), body)
+    if not cfg then return send_json(400, { error = err }) end
+    set_json("config", cfg)
+    if body.rate_limit ~= nil then clear_windows() end
+    return send_json(200, cfg)
+  elseif p == "/_fake/users" and m == "POST" then
+    return add_users(body or {})
+  elseif p == "/_fake/fault" and m == "POST" then
     if not body or not KINDS[tostring(body.kind)] then
       return send_json(400, { error = "body must be JSON with a known kind" })
     end
@@ -793,15 +975,14 @@ local function control(ctx)
     if not body or type(body.token) ~= "string" or type(body.user_id) ~= "string" then
       return send_json(400, { error = "token and user_id (strings) are required" })
     end
-    local state = load_state()
-    if state.tokens[body.token] then
+    if dict:get("t:" .. body.token) then
       return send_json(409, { error = "token exists" })
     end
-    local user = state.users[body.user_id]
+    local user = get_user(body.user_id)
     if not user then
       user = { id = body.user_id, name = body.user_name or body.user_id,
         org_id = body.org_id or seed.orgs.acme.id, permissions = body.user_permissions or {} }
-      state.users[user.id] = user
+      put_user(user)
     end
     local t = {
       user_id = user.id,
@@ -815,8 +996,7 @@ local function control(ctx)
       json_nulls = body.json_nulls,
       revoked = false,
     }
-    state.tokens[body.token] = t
-    save_state(state)
+    put_token(body.token, t)
     return send_json(201, t)
   elseif p == "/_fake/oauth_clients" and m == "POST" then
     -- Registers (or replaces) a client-credentials OAuth client.
@@ -829,9 +1009,8 @@ local function control(ctx)
     end
     local state = load_state()
     local oc = oauth_client_record(body)
-    if not state.users[oc.user_id] then
-      state.users[oc.user_id] = { id = oc.user_id, name = oc.user_id, org_id = seed.orgs.acme.id,
-        permissions = {} }
+    if not dict:get("u:" .. oc.user_id) then
+      put_user { id = oc.user_id, name = oc.user_id, org_id = seed.orgs.acme.id, permissions = {} }
     end
     state.oauth_clients[oc.client_id] = oc
     save_state(state)
@@ -841,11 +1020,10 @@ local function control(ctx)
     if not body or type(body.token) ~= "string" then
       return send_json(400, { error = "token (string) is required" })
     end
-    local state = load_state()
-    local t = state.tokens[body.token]
+    local t = get_token(body.token)
     if not t then return send_json(404, { error = "no such token" }) end
     t.revoked = true
-    save_state(state)
+    put_token(body.token, t)
     return send_json(200, t)
   end
   return send_json(404, { error = "no such control endpoint: " .. m .. " " .. p })
@@ -901,6 +1079,7 @@ end
 
 local function handle(server)
   local ctx = {}
+  ngx.update_time() -- exact `time` in the log and exact rate-limit windows
   ngx.ctx.cid = uuid()
   ngx.header["ININ-Correlation-Id"] = ngx.ctx.cid
   ctx.method = ngx.req.get_method()
@@ -911,6 +1090,7 @@ local function handle(server)
     return control(ctx)
   end
 
+  ctx.cfg = get_json("config")
   ctx.headers = ngx.req.get_headers(0)
   local entry = {
     server = server, scheme = ngx.var.scheme, method = ctx.method,
@@ -924,22 +1104,36 @@ local function handle(server)
     gateway = ctx.gateway, route = ctx.route,
   }
   if server == "other" then
-    append_log(entry)
+    append_log(ctx, entry)
     send(200, "{}", "application/json")
     ngx.ctx.completed = true
     return
   end
   if server == "proxy" and proxy_refused(ctx) then
-    append_log(entry)
+    append_log(ctx, entry)
     ngx.ctx.completed = true
     return
   end
 
   local f = take_fault(ctx)
   entry.fault = f and f.kind or nil
-  append_log(entry)
+  append_log(ctx, entry)
+  -- The limiter counts at arrival; a fault answering in the API's place
+  -- is not seen by it.
+  local retry_after
+  if not f or f.kind == "delay" then retry_after = rate_limit(ctx) end
+  -- Then the latency, so concurrent requests overlap; every answer waits.
+  if ctx.cfg.latency > 0 then ngx.sleep(ctx.cfg.latency) end
   if not f or apply_fault(ctx, f) then
-    if ctx.login then login(ctx) else api(ctx) end
+    set_headers(ctx.rl)
+    if retry_after then
+      send_too_many(ctx, retry_after,
+        { key = "token.rate.per.minute", namespace = "platform.api", value = ctx.cfg.rate_limit.count })
+    elseif ctx.login then
+      login(ctx)
+    else
+      api(ctx)
+    end
   end
   -- Not reached when the client hung up (lua_check_client_abort ends the
   -- handler) or a fault dropped the connection.
