@@ -5,6 +5,8 @@ local fake = require "spec.support.fake"
 local openresty = require "spec.support.openresty"
 local socket = require "socket"
 
+local unpack = table.unpack or unpack -- luacheck: ignore (5.1 global)
+
 -- n requests sent at once on n connections, read as they complete (a
 -- select loop, bounded by `timeout`). Returns the statuses.
 local function concurrent_get(url, path, headers, n, timeout)
@@ -124,6 +126,30 @@ describe("inside nginx", function()
     local tokens = require "genesys.tokens"
     assert.error_matches(function() tokens.new { transport = "ngx" } end, "transport 'ngx' needs OpenResty")
     assert.error_matches(function() tokens.new { transport = "socket" } end, "transport must be auto, curl or ngx")
+  end)
+
+  it("runs revoke_many over cosockets, with light threads that overlap", function()
+    local ids = fake.add_users { count = 16, prefix = "n-" }
+    fake.configure { latency = 0.2 }
+    local o = openresty.call { client = { base_url = srv.http_url, access_token = "tok-admin" },
+      call = "revoke_many", args = { { ids[1], "me", ids[2], ids[1], unpack(ids, 3) }, { concurrency = 8 } } }
+    assert.is_nil(o.raised)
+    local results = o.value
+    assert.equal(16, results.succeeded)
+    assert.equal(1, results.invalid)
+    assert.equal(1, results.duplicates)
+    -- JSON made the result list's mixed table an object: keys are strings.
+    assert.equal("invalid", results["2"].err.kind)
+    assert.is_true(results["1"].ok)
+    for _, id in ipairs(ids) do assert.equal(1, fake.revocations()[id]) end
+    local log = fake.log()
+    table.sort(log, function(a, b) return a.time < b.time end)
+    local first_answer = math.huge
+    for i = 1, 8 do first_answer = math.min(first_answer, log[i].finished) end
+    for i = 1, 8 do
+      assert.is_true(log[i].time < first_answer, "request " .. i .. " waited")
+      assert.matches(" ngx_lua/", log[i].headers["user-agent"])
+    end
   end)
 
   it("validates 100 concurrent requests in one worker without one waiting for another", function()

@@ -50,3 +50,13 @@ describe("json.decode_object", function()
     assert.equal(before, cjson.decode_max_depth())
   end)
 end)
+
+describe("json.decode_object numbers", function()
+  it("gives whole numbers back as integers where Lua has them", function()
+    local v = assert(json.decode_object('{"n":900,"f":1.5,"l":[1,2.25]}'))
+    assert.equal("900", tostring(v.n))
+    assert.equal(1.5, v.f)
+    assert.equal("1", tostring(v.l[1]))
+    if math.type then assert.equal("integer", math.type(v.n)) end
+  end)
+end)

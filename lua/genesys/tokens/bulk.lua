@@ -156,7 +156,9 @@ function bulk.run(ctx, user_ids, opts, level)
 
   local attempts, waited, limited, not_before, started = {}, {}, {}, {}, {}
   local head, retries = 1, {} -- queue position; ids waiting for a retry
-  local paused_until, window_left, window_ends = 0, nil, 0
+  -- The rate-limit window as the last response's headers describe it:
+  -- requests left, when it ends, and how many a window allows.
+  local paused_until, window_left, window_ends, window_allowed = 0, nil, 0, nil
   local renewed = false
 
   local function finish(id, ok, e)
@@ -189,6 +191,7 @@ function bulk.run(ctx, user_ids, opts, level)
     if res.ratelimit_allowed and res.ratelimit_count and res.ratelimit_reset then
       window_left = res.ratelimit_allowed - res.ratelimit_count - engine.in_flight()
       window_ends = t + res.ratelimit_reset
+      window_allowed = res.ratelimit_allowed
     end
     local status = res.status
     if status and status >= 200 and status <= 299 then return finish(id, true) end
@@ -228,7 +231,11 @@ function bulk.run(ctx, user_ids, opts, level)
   local stopping = false
   local function step()
     local t = now()
-    if window_left and t >= window_ends then window_left = nil end -- a new window
+    if window_left and t >= window_ends then
+      -- A new window: as many as the last one allowed, until a response
+      -- says more precisely (its end is a guess until then).
+      window_left, window_ends = window_allowed, t + 1
+    end
     while not stopping and engine.free_slots() > 0 and t >= paused_until
         and not (window_left and window_left <= 0) do
       local id = next_id(t)

@@ -9,8 +9,13 @@ codec.encode_max_depth(64)
 local null = codec.null
 local json = {}
 
+-- lua-cjson 2.1 decodes every number as a float on Lua 5.3+ (900.0):
+-- whole numbers come back as integers, as they were sent.
+local tointeger = math.tointeger or function(n) return n end
+
 -- JSON null becomes an absent field, and arrays stay sequences.
 local function strip_nulls(value)
+  if type(value) == "number" then return tointeger(value) or value end
   if type(value) ~= "table" then return value end
   local out, n = {}, 0
   if #value > 0 or next(value) == nil then
