@@ -37,7 +37,7 @@ HEADERS := $(wildcard src/*.h)
 LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
 LUA_CPATH_BUILD := ./$(BUILD)/?.so
 
-.PHONY: all deps test test-all lint spec demo install uninstall valgrind clean print
+.PHONY: all deps test test-all lint spec demo install uninstall valgrind clean print bench-bulk
 
 all: $(MODULE)
 
@@ -86,6 +86,11 @@ demo: deps
 	  'echo "== examples/whoami.lua (as the admin token)" && $(LUA) examples/whoami.lua && \
 	   echo && echo "== examples/revoke_user.lua $$DEMO_USER_ID" && \
 	   $(LUA) examples/revoke_user.lua "$$DEMO_USER_ID" "$$DEMO_USER_TOKEN"'
+
+# Benchmarks (never part of make test): medians, with the ideal beside each.
+bench-bulk: deps
+	$(MAKE) LUA_VERSION=5.4 all
+	lua5.4 spec/bench/bulk.lua
 
 install: $(MODULE)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens

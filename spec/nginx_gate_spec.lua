@@ -2,83 +2,18 @@
 -- ports and paths replaced, in front of an upstream that echoes the request
 -- headers it got, checking tokens against the fake Genesys Cloud.
 local fake = require "spec.support.fake"
+local nginx = require "spec.support.nginx"
 local cjson = require "cjson"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local socket = require "socket"
 
-local NGINX = "/usr/sbin/nginx"
 local REQUEST_TIMEOUT = 10 -- seconds per request to the gate
-local POLL = 0.05           -- seconds between checks while waiting for nginx
 
 local seed = fake.seed
 local ACME = seed.orgs.acme.id
-
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(s))
-  f:close()
-end
+local read_file = nginx.read_file
 
 -- The repository root, whatever the current directory.
-local ROOT = (function()
-  local src = debug.getinfo(1, "S").source:sub(2)
-  local dir = src:match("^(.*)/spec/[^/]*$") or "."
-  if dir:sub(1, 1) ~= "/" then dir = capture("pwd"):gsub("%s+$", "") .. "/" .. dir end
-  return (dir:gsub("/%.$", ""))
-end)()
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
--- Exists and is not a zombie (an exited nginx may linger as one).
-local function alive(pid)
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
-end
-
-local function wait_gone(pid, polls)
-  for _ = 1, polls do
-    if not alive(pid) then return true end
-    socket.sleep(POLL)
-  end
-  return not alive(pid)
-end
-
--- SIGTERM to the master (it takes its workers down), a bounded wait, then
--- SIGKILL for whichever of the master and its workers is still there.
-local function stop_nginx(pid)
-  local pids = { pid }
-  for child in capture("pgrep -P " .. pid .. " 2>/dev/null"):gmatch("%d+") do pids[#pids + 1] = child end
-  os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-  if wait_gone(pid, 100) then return end
-  for _, p in ipairs(pids) do
-    if alive(p) then os.execute("kill -KILL " .. p .. " 2>/dev/null") wait_gone(p, 40) end
-  end
-end
+local ROOT = nginx.dir_of_caller():gsub("/spec$", "")
 
 -- Replaces every occurrence of `old` (plain text); the example must contain
 -- it, so that a change there fails here instead of going unnoticed.
@@ -147,52 +82,33 @@ end
 
 -- One request to the gate; returns status, body, headers (names in lower case).
 local function request(url, headers)
-  local out = {}
-  local old = http.TIMEOUT
-  http.TIMEOUT = REQUEST_TIMEOUT
-  local ok, r, status, response_headers = pcall(http.request, {
-    url = url, headers = headers, sink = ltn12.sink.table(out), redirect = false,
-  })
-  http.TIMEOUT = old
-  assert(ok and r, "request to the gate failed: " .. tostring(ok and status or r))
-  return status, table.concat(out), response_headers
+  local status, body, response_headers = nginx.request(url, "GET", nil, REQUEST_TIMEOUT, headers)
+  assert(status, "request to the gate failed: " .. tostring(body))
+  return status, body, response_headers
 end
 
--- Starts the gate's nginx in a temp dir; returns { pid, dir, url, ... }.
+-- Starts the gate's nginx in a temp dir; returns { pid, dir, url, upstream_url }.
 local function start_gate(srv)
   -- nginx loads the C core built for its LuaJIT (a no-op when up to date).
-  assert(fake.execute("cd " .. q(ROOT) .. " && make -s LUA_VERSION=luajit >/dev/null"),
+  assert(nginx.execute("cd " .. nginx.q(ROOT) .. " && make -s LUA_VERSION=luajit >/dev/null"),
     "could not build the C core for LuaJIT (make LUA_VERSION=luajit)")
-  local dir = capture("mktemp -d \"${TMPDIR:-/tmp}/genesys-gate.XXXXXX\""):gsub("%s+$", "")
-  assert(dir:match("/genesys%-gate%.%w+$"), "mktemp failed")
-  assert(fake.execute("mkdir " .. q(dir .. "/tmp")))
-  local gate = { dir = dir }
-  for _ = 1, 3 do -- fresh ports if one was taken between probe and bind
-    local gate_port, upstream_port = free_port(), free_port()
-    write_file(dir .. "/nginx.conf", gate_conf(dir, gate_port, upstream_port, srv.ca_file))
-    -- As root, a worker would run as nobody, who cannot enter the 0700 temp dir.
-    local user = capture("id -u"):match("^0%s") and " user root;" or ""
-    local pid = tonumber(capture("GENESYSCLOUD_BASE_URL=" .. q(srv.http_url) .. " GENESYSCLOUD_REGION= "
-      .. q(NGINX) .. " -p " .. q(dir .. "/") .. " -c " .. q(dir .. "/nginx.conf")
-      .. " -g " .. q("daemon off;" .. user) .. " >" .. q(dir .. "/nginx.out") .. " 2>&1 </dev/null & echo $!"
-    ):match("%d+"))
-    gate.pid, gate.url = pid, "http://127.0.0.1:" .. gate_port
-    gate.upstream_url = "http://127.0.0.1:" .. upstream_port
-    for _ = 1, 100 do -- ready when it refuses a request without a token
-      if not alive(pid) then break end
-      local ok, _, status = pcall(http.request, { url = gate.url .. "/", sink = ltn12.sink.null() })
-      if ok and status == 401 then return gate end
-      socket.sleep(POLL)
-    end
-    stop_nginx(pid)
-    local log = (read_file(dir .. "/nginx.out") or "") .. (read_file(dir .. "/error.log") or "")
-    if not log:find("Address already in use", 1, true) then
-      os.execute("rm -rf " .. q(dir))
-      error("the gate's nginx did not start:\n" .. log)
-    end
+  local dir = nginx.tempdir("gate")
+  local ok, pid, ports = pcall(nginx.start, {
+    dir = dir, nports = 2,
+    -- The example reads its Genesys Cloud from the environment (env directive).
+    env = { GENESYSCLOUD_BASE_URL = srv.http_url, GENESYSCLOUD_REGION = "" },
+    render = function(p)
+      return nginx.user_line() .. "\n" .. gate_conf(dir, p[1], p[2], srv.ca_file)
+    end,
+    ready_url = function(p) return "http://127.0.0.1:" .. p[1] .. "/" end,
+    ready = function(status) return status == 401 end, -- it refuses a request without a token
+  })
+  if not ok then
+    nginx.remove_tempdir(dir)
+    error(pid, 2)
   end
-  os.execute("rm -rf " .. q(dir))
-  error("the gate's nginx found no free ports")
+  return { pid = pid, dir = dir, url = "http://127.0.0.1:" .. ports[1],
+    upstream_url = "http://127.0.0.1:" .. ports[2] }
 end
 
 describe("examples/nginx-gate", function()
@@ -206,8 +122,8 @@ describe("examples/nginx-gate", function()
 
   lazy_teardown(function()
     if gate then
-      stop_nginx(gate.pid)
-      os.execute("rm -rf " .. q(gate.dir))
+      nginx.stop(gate.pid)
+      nginx.remove_tempdir(gate.dir)
     end
     fake.stop()
   end)
