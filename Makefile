@@ -113,3 +113,6 @@ print:
 
 clean:
 	rm -rf build
+
+# libFuzzer harnesses of the C core's pure functions (make fuzz).
+-include spec/fuzz/fuzz.mk

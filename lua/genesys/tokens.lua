@@ -85,8 +85,7 @@ end
 
 --- Revokes many users' tokens with the default client (see client:revoke_many).
 function tokens.revoke_many(user_ids, opts)
-  local c = default(2)
-  local results, err = c:revoke_many(user_ids, opts)
+  local results, err = client.revoke_many(default(2), user_ids, opts, 2)
   return results, err
 end
 

@@ -281,16 +281,19 @@ function Client:set_idle_timeout(value, opts)
   return t, err
 end
 
---- Revokes the tokens of many users at once (see bulk.lua and README).
-function Client:revoke_many(user_ids, opts)
-  if getmetatable(self) ~= Client then misuse("revoke_many must be called as a method (client:revoke_many())", 2) end
-  if self._transport:closed() then misuse("attempt to use a closed client", 2) end
+-- revoke_many; `level` as for run.
+local function revoke_many(self, user_ids, opts, level)
+  level = level + 1
+  if getmetatable(self) ~= Client then
+    misuse("revoke_many must be called as a method (client:revoke_many())", level)
+  end
+  if self._transport:closed() then misuse("attempt to use a closed client", level) end
   local transport, sleep_or_err, now = pick(self)
   if not transport then return nil, sleep_or_err end
   local via = { transport = transport, sleep = sleep_or_err, now = now }
   local source = self._source
   local fixed = type(opts) == "table" and type(opts.access_token) == "string" and opts.access_token or nil
-  if fixed then options.check_token(fixed, 2) end
+  if fixed then options.check_token(fixed, level) end
   local current
   local ctx = {
     transport = transport, sleep = via.sleep, now = now, retry = self._retry,
@@ -315,7 +318,13 @@ function Client:revoke_many(user_ids, opts)
       remember(self, res, attempt)
     end,
   }
-  local results, err = bulk.run(ctx, user_ids, opts, 2)
+  local results, err = bulk.run(ctx, user_ids, opts, level)
+  return results, err
+end
+
+--- Revokes the tokens of many users at once (see bulk.lua and README).
+function Client:revoke_many(user_ids, opts)
+  local results, err = revoke_many(self, user_ids, opts, 2)
   return results, err
 end
 
@@ -327,6 +336,7 @@ end
 
 Client.__close = Client.close
 client.run = run
+client.revoke_many = revoke_many
 client.Client = Client
 
 return client
