@@ -28,7 +28,7 @@ WARN    := -std=c99 -Wall -Wextra -Werror -pedantic
 ALL_CFLAGS := $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CURL_CFLAGS)
 LIBFLAG ?= -shared
 
-BUILD   := build/$(LUA_VERSION)
+BUILD   ?= build/$(LUA_VERSION)
 MODULE  := $(BUILD)/genesys/tokens/core.so
 SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_transfer.c src/gt_client.c src/lua_core.c
 OBJECTS := $(SOURCES:src/%.c=$(BUILD)/obj/%.o)
@@ -37,7 +37,7 @@ HEADERS := $(wildcard src/*.h)
 LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
 LUA_CPATH_BUILD := ./$(BUILD)/?.so
 
-.PHONY: all deps test test-all lint spec demo install uninstall valgrind clean print bench-bulk
+.PHONY: all deps test test-all lint spec demo install uninstall valgrind asan soak clean print bench-bulk
 
 all: $(MODULE)
 
@@ -91,6 +91,31 @@ demo: deps
 bench-bulk: deps
 	$(MAKE) LUA_VERSION=5.4 all
 	lua5.4 spec/bench/bulk.lua
+
+# The specs with the core built under AddressSanitizer and UBSan, run by
+# a small interpreter built with the sanitizers (spec/support/asan_lua.c),
+# so their runtime comes first without LD_PRELOAD; the specs' child Lua
+# processes use it too. Leak detection is on; see spec/support/lsan.supp.
+ASAN_BUILD := build/asan-$(LUA_VERSION)
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_LUA   := $(ASAN_BUILD)/asan_lua
+LUA_LIB    ?= -llua$(LUA_VERSION)
+$(ASAN_LUA): spec/support/asan_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -I$(LUA_INCDIR) $< -o $@ $(LUA_LIB) -lm
+asan: deps
+	$(MAKE) --no-print-directory LUA_VERSION=luajit all
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS='$(ASAN_FLAGS)' LIBFLAG='-shared $(ASAN_FLAGS)' all
+	$(MAKE) --no-print-directory $(ASAN_LUA)
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+	LSAN_OPTIONS=use_tls=0:suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	LUA=$(CURDIR)/$(ASAN_LUA) $(ASAN_LUA) $(BUSTED) --lpath='$(LUA_PATH_BUILD)' --cpath='./$(ASAN_BUILD)/?.so' $(BUSTED_ARGS) spec
+
+# 200,000 me() calls in one process: resident memory at the start and end,
+# and calls per second (SOAK_CALLS to change the count).
+soak: deps all
+	$(LUA) spec/bench/soak.lua
 
 install: $(MODULE)
 	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens

@@ -53,9 +53,19 @@ static int unreserved(unsigned char c) {
          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+/* Undoes a partial encoding: like gt_buffer_append, a refused append
+ * leaves the buffer as it was, never holding a truncated segment (the
+ * prefix "me" of "meX" would name another route). */
+static int rollback(gt_buffer *dst, size_t len, int rc) {
+  dst->len = len;
+  if (dst->data)
+    dst->data[len] = '\0';
+  return rc;
+}
+
 int gt_append_segment(gt_buffer *dst, const char *src, size_t len) {
   static const char hex[] = "0123456789ABCDEF";
-  size_t i;
+  size_t i, before = dst->len;
   for (i = 0; i < len; i++) {
     unsigned char c = (unsigned char)src[i];
     int rc;
@@ -69,7 +79,7 @@ int gt_append_segment(gt_buffer *dst, const char *src, size_t len) {
       rc = gt_buffer_append(dst, esc, 3);
     }
     if (rc != GT_BUFFER_OK)
-      return rc;
+      return rollback(dst, before, rc);
   }
   return GT_BUFFER_OK;
 }
@@ -106,7 +116,7 @@ int gt_append_base64(gt_buffer *dst, const char *src, size_t len) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const unsigned char *p = (const unsigned char *)src;
-  size_t i;
+  size_t i, before = dst->len;
   for (i = 0; i < len; i += 3) {
     unsigned long n = (unsigned long)p[i] << 16;
     char out[4];
@@ -120,7 +130,7 @@ int gt_append_base64(gt_buffer *dst, const char *src, size_t len) {
     out[3] = i + 2 < len ? alphabet[n & 63] : '=';
     int rc = gt_buffer_append(dst, out, 4);
     if (rc != GT_BUFFER_OK)
-      return rc;
+      return rollback(dst, before, rc);
   }
   return GT_BUFFER_OK;
 }

@@ -41,8 +41,8 @@ function client.new(opts, level)
   local transport, err = core.new {
     base_url = s.base_url,
     login_url = s.login_url,
-    timeout_ms = math.floor(s.timeout * 1000 + 0.5),
-    connect_timeout_ms = math.floor(s.connect_timeout * 1000 + 0.5),
+    timeout_ms = math.max(1, math.floor(s.timeout * 1000 + 0.5)),
+    connect_timeout_ms = math.max(1, math.floor(s.connect_timeout * 1000 + 0.5)),
     max_body = s.max_body,
     ca_file = s.ca_file,
     proxy = s.proxy,
@@ -101,6 +101,8 @@ local function send_with_retries(self, via, send, secrets, request_body, is_logi
   local waited, attempt = 0, 0
   while true do
     attempt = attempt + 1
+    -- A logger or another coroutine may have closed the client meanwhile.
+    if via.transport:closed() then error("genesys.tokens: attempt to use a closed client", 0) end
     local started = via.now()
     local res = send(via.transport)
     log.attempt(self._logger, { res = res, attempt = attempt, duration = via.now() - started,

@@ -28,6 +28,15 @@ function Error.__concat(a, b)
   return tostring(a) .. tostring(b)
 end
 
+--- A bad value as a message shows it: at most 64 bytes, control and
+-- non-ASCII bytes escaped, so a 1 MiB or CR/LF-laden value cannot flood a
+-- log or forge a line.
+function errors.shown(value)
+  local s = tostring(value)
+  local cut = #s > 64 and s:sub(1, 64) .. "..." or s
+  return (cut:gsub("[%c\128-\255]", function(c) return ("\\%03d"):format(c:byte()) end))
+end
+
 --- True when `value` is one of our error objects.
 function errors.is(value)
   return getmetatable(value) == Error
@@ -57,9 +66,9 @@ function errors.new(fields, secrets)
   local e = {
     kind = fields.kind,
     status = fields.status,
-    code = fields.code,
+    code = redact(fields.code, secrets), -- a server can echo anything anywhere
     message = redact(fields.message, secrets),
-    correlation_id = fields.correlation_id,
+    correlation_id = redact(fields.correlation_id, secrets),
     retry_after = fields.retry_after,
   }
   return setmetatable(e, Error)

@@ -2,6 +2,7 @@
 -- and the environment variables the default client reads. Misuse raises
 -- at the caller (level 3 = the caller of the public function).
 local core = require "genesys.tokens.core"
+local errors = require "genesys.tokens.errors"
 local regions = require "genesys.tokens.regions"
 local retry = require "genesys.tokens.retry"
 local log = require "genesys.tokens.log"
@@ -20,6 +21,13 @@ options.DEFAULTS = {
 local function fail(message, level)
   error("genesys.tokens: " .. message, level + 1)
 end
+
+local shown = errors.shown
+
+-- The longest settings accepted: anything longer is a mistake, and a
+-- request head libcurl refuses would only fail later.
+local MAX_TEXT = { ca_file = 4096, proxy = 4096, no_proxy = 4096, user_agent = 1024 }
+local MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
 
 local TYPES = {
   access_token = "string",
@@ -112,17 +120,18 @@ function options.check_base_url(url, allow_http, level, what)
   return scheme .. "://" .. authority .. path:gsub("/+$", "")
 end
 
+-- libcurl counts in whole milliseconds, and 0 would mean "no limit".
 local function check_seconds(value, name, level)
-  if value ~= value or value <= 0 or value > 86400 then
-    fail(("%s must be a number of seconds in (0, 86400]"):format(name), level + 1)
+  if value ~= value or value < 0.001 or value > 86400 then
+    fail(("%s must be a number of seconds from 0.001 to 86400"):format(name), level + 1)
   end
 end
 
 local function check_headers(headers, level)
   local lines = {}
   for name, value in pairs(headers) do
-    if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
-      fail(("headers: '%s' is not a valid header name"):format(tostring(name)), level + 1)
+    if type(name) ~= "string" or #name > MAX_HEADER_NAME or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+      fail(("headers: '%s' is not a valid header name"):format(shown(name)), level + 1)
     end
     if MANAGED_HEADERS[name:lower()] then
       fail(("headers: '%s' is set by the client and cannot be replaced"):format(name), level + 1)
@@ -133,6 +142,9 @@ local function check_headers(headers, level)
     if value:find("[%z\1-\8\10-\31\127]") then
       fail(("headers: the value of '%s' contains a control character"):format(name), level + 1)
     end
+    -- libcurl would drop an empty "Name: " line without a word.
+    if value == "" then fail(("headers: the value of '%s' is empty"):format(name), level + 1) end
+    if #value > MAX_HEADER_VALUE then fail(("headers: the value of '%s' is too long"):format(name), level + 1) end
     lines[#lines + 1] = name .. ": " .. value
   end
   table.sort(lines) -- a stable order on the wire
@@ -149,7 +161,7 @@ function options.client(opts, level)
   end
   for key, value in pairs(opts) do
     local want = TYPES[key]
-    if not want then fail(("unknown option '%s'"):format(tostring(key)), level) end
+    if not want then fail(("unknown option '%s'"):format(shown(key)), level) end
     if type(want) == "table" and not want[type(value)] or type(want) == "string" and type(value) ~= want then
       fail(("option '%s' must be a %s, got %s"):format(key,
         type(want) == "table" and "table or false" or want, type(value)), level)
@@ -176,11 +188,13 @@ function options.client(opts, level)
     if v and (v == "" or v:find("%c")) then
       fail(("option '%s' is empty or contains a control character"):format(name), level)
     end
+    if v and #v > MAX_TEXT[name] then fail(("option '%s' is too long"):format(name), level) end
   end
   if opts.headers then s.headers = check_headers(opts.headers, level) end
 
   if opts.no_proxy then
     if opts.no_proxy:find("%c") then fail("option 'no_proxy' contains a control character", level) end
+    if #opts.no_proxy > MAX_TEXT.no_proxy then fail("option 'no_proxy' is too long", level) end
     s.no_proxy = opts.no_proxy
   elseif opts.proxy then
     s.no_proxy = "" -- a proxy given here applies to every host, whatever no_proxy says
@@ -189,7 +203,7 @@ function options.client(opts, level)
   if opts.retry == true then fail("option 'retry' must be a table or false, got boolean", level) end
   s.retry = retry.policy(opts.retry, function(message) fail(message, level + 2) end)
   if opts.log_level ~= nil and not log.LEVELS[opts.log_level] then
-    fail(("log_level must be one of none, error, debug, trace; got '%s'"):format(opts.log_level), level)
+    fail(("log_level must be one of none, error, debug, trace; got '%s'"):format(shown(opts.log_level)), level)
   end
   s.log_level, s.logger, s.log_bodies = opts.log_level or "none", opts.logger, opts.log_bodies
 
@@ -204,7 +218,7 @@ end
 function options.transport(opts, s, level)
   local name = opts.transport or "auto"
   if not TRANSPORTS[name] then
-    fail(("transport must be auto, curl or ngx; got '%s'"):format(name), level + 1)
+    fail(("transport must be auto, curl or ngx; got '%s'"):format(shown(name)), level + 1)
   end
   local in_nginx = type(ngx) == "table" and type(ngx.get_phase) == "function"
   if name == "ngx" and not in_nginx then
@@ -246,12 +260,15 @@ end
 local function gateway_urls(gw, allow_http, level)
   for key, value in pairs(gw) do
     local want = GATEWAY[key]
-    if not want then fail(("unknown gateway option '%s'"):format(tostring(key)), level + 1) end
+    if not want then fail(("unknown gateway option '%s'"):format(shown(key)), level + 1) end
     if type(value) ~= want then
       fail(("gateway option '%s' must be a %s, got %s"):format(key, want, type(value)), level + 1)
     end
   end
   if not gw.host then fail("gateway needs a host", level + 1) end
+  if not gw.host:match("^[%w.-]+$") and not gw.host:match("^%[[%x:.]+%]$") then
+    fail(("gateway host '%s' is not a host name or address"):format(shown(gw.host)), level + 1)
+  end
   local port = gw.port
   if port ~= nil and (port % 1 ~= 0 or port < 1 or port > 65535) then
     fail("gateway port must be a whole number from 1 to 65535", level + 1)
@@ -342,7 +359,7 @@ function options.call(opts, accepted, level)
   end
   for key, value in pairs(opts) do
     local want = accepted[key]
-    if not want then fail(("unknown call option '%s'"):format(tostring(key)), level) end
+    if not want then fail(("unknown call option '%s'"):format(shown(key)), level) end
     if type(value) ~= want then
       fail(("call option '%s' must be a %s, got %s"):format(key, want, type(value)), level)
     end

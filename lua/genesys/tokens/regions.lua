@@ -1,6 +1,8 @@
 -- The Genesys Cloud regions: a name in any of the forms people use
 -- ("us-east-1", "us_east_1", "mypurecloud.com", "api.mypurecloud.com")
 -- becomes the API base URL https://api.<domain>.
+local errors = require "genesys.tokens.errors"
+
 local regions = {}
 
 -- AWS-style key -> domain, as the official SDKs enumerate them.
@@ -50,6 +52,7 @@ end
 -- A host beginning with "api." that is not in the table (a region newer
 -- than this list) is taken as it is.
 function regions.base_url(name)
+  if #name > 253 then return nil, "region is too long to be a host name" end
   local domain = regions.domain(name)
   if domain then return "https://api." .. domain end
   local host = name:lower():gsub("^https://", ""):gsub("/+$", "")
@@ -58,7 +61,7 @@ function regions.base_url(name)
   end
   return nil, ("unknown region '%s' (use one of %s, a domain such as "
     .. "mypurecloud.ie, or an API host such as api.mypurecloud.ie)")
-    :format(name, table.concat(regions.names(), ", "))
+    :format(errors.shown(name), table.concat(regions.names(), ", "))
 end
 
 return regions
