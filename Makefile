@@ -141,3 +141,6 @@ clean:
 
 # libFuzzer harnesses of the C core's pure functions (make fuzz).
 -include spec/fuzz/fuzz.mk
+
+# Benchmarks beside their peers (make bench, make bench-plot).
+-include spec/bench/bench.mk
