@@ -63,3 +63,15 @@ describe("errors", function()
     end)
   end)
 end)
+
+describe("errors, more", function()
+  it("scrubs a secret with a space even when the server splits it over lines", function()
+    local e = errors.from_response({ status = 400, body = '{"message":"bad ab\\r\\ncd here"}' }, { "ab cd" })
+    assert.not_matches("ab cd", tostring(e))
+  end)
+
+  it("an empty message is no message", function()
+    assert.equal("response body is not a platform error",
+      errors.from_response({ status = 500, body = '{"code":"x","message":""}' }).message)
+  end)
+end)

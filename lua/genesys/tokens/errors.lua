@@ -67,7 +67,9 @@ function errors.new(fields, secrets)
     kind = fields.kind,
     status = fields.status,
     code = redact(fields.code, secrets), -- a server can echo anything anywhere
-    message = redact(fields.message, secrets),
+    -- One line first, then scrubbed: a secret with a space in it must not
+    -- reappear when CR/LF turn into spaces.
+    message = fields.message and redact(one_line(fields.message), secrets),
     correlation_id = redact(fields.correlation_id, secrets),
     retry_after = fields.retry_after,
   }
@@ -91,7 +93,7 @@ function errors.from_response(res, secrets)
   }
   if body then
     if type(body.code) == "string" then fields.code = one_line(body.code) end
-    if type(body.message) == "string" then fields.message = body.message end
+    if type(body.message) == "string" and body.message:find("%S") then fields.message = body.message end
     if type(body.contextId) == "string" and body.contextId ~= "" then
       fields.correlation_id = one_line(body.contextId)
     end
