@@ -188,25 +188,26 @@ static int client_me(lua_State *L) {
   return push_result(L, &res);
 }
 
-/* client:verify(token) -> HEAD /api/v2/tokens/me */
-static int client_verify(lua_State *L) {
+/* The calls that take just a token. */
+typedef gt_outcome (*token_call_fn)(gt_client *, const char *, size_t, gt_result *);
+
+static int token_call(lua_State *L, token_call_fn call) {
   gt_client *c = check_open(L);
   size_t token_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
   gt_result res;
-  gt_verify_token(c, token, token_len, &res);
+  call(c, token, token_len, &res);
   return push_result(L, &res);
 }
 
+/* client:verify(token) -> HEAD /api/v2/tokens/me */
+static int client_verify(lua_State *L) { return token_call(L, gt_verify_token); }
+
 /* client:revoke_me(token) -> DELETE /api/v2/tokens/me */
-static int client_revoke_me(lua_State *L) {
-  gt_client *c = check_open(L);
-  size_t token_len;
-  const char *token = luaL_checklstring(L, 2, &token_len);
-  gt_result res;
-  gt_revoke_own_token(c, token, token_len, &res);
-  return push_result(L, &res);
-}
+static int client_revoke_me(lua_State *L) { return token_call(L, gt_revoke_own_token); }
+
+/* client:idle_timeout(token) -> GET /api/v2/tokens/timeout */
+static int client_idle_timeout(lua_State *L) { return token_call(L, gt_get_idle_timeout); }
 
 /* client:revoke(token, user_id) -> DELETE /api/v2/tokens/{userId} */
 static int client_revoke(lua_State *L) {
@@ -218,16 +219,6 @@ static int client_revoke(lua_State *L) {
   luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
   id = lua_tolstring(L, 3, &id_len);
   gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
-  return push_result(L, &res);
-}
-
-/* client:idle_timeout(token) -> GET /api/v2/tokens/timeout */
-static int client_idle_timeout(lua_State *L) {
-  gt_client *c = check_open(L);
-  size_t token_len;
-  const char *token = luaL_checklstring(L, 2, &token_len);
-  gt_result res;
-  gt_get_idle_timeout(c, token, token_len, &res);
   return push_result(L, &res);
 }
 
