@@ -103,6 +103,7 @@ local function num(v, unit)
   if v == nil then return "" end
   if type(v) ~= "number" then return tostring(v) end
   if unit == "%" then return ("%.1f"):format(v) end
+  if v == math.floor(v) and math.abs(v) < 1e15 then return ("%d"):format(v) end
   if math.abs(v) >= 1000 then return ("%.0f"):format(v) end
   if math.abs(v) >= 100 then return ("%.1f"):format(v) end
   if math.abs(v) >= 10 then return ("%.2f"):format(v) end
@@ -117,14 +118,14 @@ end
 
 --- The table of every row, as printed on stdout.
 function M.table()
-  local head = { "section", "client/case", "metric", "median", "peer", "ratio", "target" }
+  local head = { "section", "client/case", "metric", "median", "peer", "ratio", "target", "note" }
   local lines = { head }
   for _, r in ipairs(M.rows) do
     local target = r.target or ""
     if r.met ~= nil then target = target .. (r.met and " met" or " MISSED") end
     lines[#lines + 1] = {
       r.section, r.case, r.metric .. (r.unit and r.unit ~= "" and (" (" .. r.unit .. ")") or ""),
-      r.median and num(r.median, r.unit) or (r.note or "n/a"), r.peer or "", ratio(r.ratio), target,
+      r.median and num(r.median, r.unit) or "n/a", r.peer or "", ratio(r.ratio), target, r.note or "",
     }
   end
   local widths = {}

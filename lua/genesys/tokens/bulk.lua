@@ -156,9 +156,11 @@ function bulk.run(ctx, user_ids, opts, level)
 
   local attempts, waited, limited, not_before, started = {}, {}, {}, {}, {}
   local head, retries = 1, {} -- queue position; ids waiting for a retry
-  -- The rate-limit window as the last response's headers describe it:
-  -- requests left, when it ends, and how many a window allows.
-  local paused_until, window_left, window_ends, window_allowed = 0, nil, 0, nil
+  -- The rate-limit window as the responses' headers describe it: requests
+  -- left, when it ends, how many a window allows, and the highest count
+  -- seen in it (responses can be read out of order: an older, lower count
+  -- must not give back requests already spent).
+  local paused_until, window_left, window_ends, window_allowed, window_count = 0, nil, 0, nil, 0
   local renewed = false
 
   local function finish(id, ok, e)
@@ -189,8 +191,9 @@ function bulk.run(ctx, user_ids, opts, level)
     attempts[id] = (attempts[id] or 0) + 1
     ctx.log(res, attempts[id], t - started[id])
     if res.ratelimit_allowed and res.ratelimit_count and res.ratelimit_reset then
-      window_left = res.ratelimit_allowed - res.ratelimit_count - engine.in_flight()
-      window_ends = t + res.ratelimit_reset
+      window_count = math.max(window_count, res.ratelimit_count)
+      window_left = res.ratelimit_allowed - window_count - engine.in_flight()
+      window_ends = math.max(window_ends, t + res.ratelimit_reset)
       window_allowed = res.ratelimit_allowed
     end
     local status = res.status
@@ -234,7 +237,7 @@ function bulk.run(ctx, user_ids, opts, level)
     if window_left and t >= window_ends then
       -- A new window: as many as the last one allowed, until a response
       -- says more precisely (its end is a guess until then).
-      window_left, window_ends = window_allowed, t + 1
+      window_left, window_ends, window_count = window_allowed, t + 1, 0
     end
     while not stopping and engine.free_slots() > 0 and t >= paused_until
         and not (window_left and window_left <= 0) do

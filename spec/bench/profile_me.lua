@@ -1,0 +1,312 @@
+-- Where the time of one client:me() goes (make bench-profile): the call
+-- taken apart in layers, each measured against the fast endpoint
+-- (spec/bench/fast_server.lua) on one keep-alive connection, Lua 5.4:
+--
+--   raw       libcurl alone (build/bench/raw_curl): the lower bound
+--   core      the C core's transport:me(token): libcurl + the result table
+--   cjson     core + cjson.decode of the body (a private cjson.safe instance)
+--   decode    core + json.decode_object (cjson + strip_nulls: nulls, integers)
+--   me        client:me(): core + decode + run() (options, token, retries, log, last_response)
+-- and two proposed fixes, prototyped here by patching the loaded modules
+-- (the library files are not changed):
+--   inplace   client:me() with decode_object fixing cjson's table in place
+--             instead of copying it (no second table tree per call)
+--   fastpath  inplace + a me() fast path for the common case (no call
+--             options, a fixed token, libcurl, no logger): no per-call
+--             closures, option/secret/log tables or last_response copy
+--
+--   lua5.4 spec/bench/profile_me.lua            timing: us/call, median of ROUNDS interleaved rounds
+--   lua5.4 spec/bench/profile_me.lua callgrind  instructions/call of each layer (valgrind), then
+--                                                the top functions of `me` (symbolized interpreter)
+--   lua5.4 spec/bench/profile_me.lua layer NAME URL CALLS WARMUP   one loop (used by the above)
+-- BENCH_PROFILE_LUA=luajit runs the layers on LuaJIT (build/luajit) instead.
+-- Run from the repository root after make, make build/bench/raw_curl.
+package.path = "./?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
+package.cpath = (jit and "./build/luajit/?.so;" or "./build/5.4/?.so;") .. package.cpath
+
+local TOKEN = "bench-access-token-0123456789abcdef"
+local LAYERS = { "core", "cjson", "decode", "me", "inplace", "fastpath" }
+
+---------------------------------------------------------------- proposed fixes
+
+-- Fix 1: json.decode_object without the copy. cjson's tables are ours
+-- (a private instance made them), so nulls can be dropped and whole
+-- floats turned into integers in place; only an array holding a null is
+-- compacted. Same results as strip_nulls.
+local function install_inplace()
+  local json = require "genesys.tokens.json"
+  local cjson = require("cjson.safe").new()
+  cjson.decode_max_depth(64)
+  local null = cjson.null
+  local tointeger = math.tointeger or function(n) return n end
+  local type, next = type, next
+
+  local fix
+  local function value(x)
+    local t = type(x)
+    if t == "table" then fix(x) return x end
+    if t == "number" then return tointeger(x) or x end
+    return x
+  end
+  fix = function(t)
+    local n = #t
+    if n > 0 then -- an array (cjson never mixes): compact out nulls
+      local j = 0
+      for i = 1, n do
+        local x = t[i]
+        if x ~= null then
+          j = j + 1
+          t[j] = value(x)
+        end
+      end
+      for i = j + 1, n do t[i] = nil end
+      return
+    end
+    for k, x in next, t do -- assigning existing fields while traversing is allowed
+      if x == null then t[k] = nil
+      elseif type(x) ~= "string" then t[k] = value(x) end
+    end
+  end
+
+  json.decode_object = function(text)
+    local v, err = cjson.decode(text)
+    if v == nil and err then return nil, "invalid JSON: " .. err end
+    if v == null or v == nil then return nil, "expected a JSON object, got null" end
+    if type(v) ~= "table" then return nil, "expected a JSON object, got a " .. type(v) end
+    if #v > 0 then return nil, "expected a JSON object, got an array" end
+    fix(v)
+    return v
+  end
+end
+
+-- Fix 2: a fast path of Client:me for the common case. The general path
+-- (client.run) is kept for everything else. last_response() is served
+-- from the core's result table, copied only when asked for.
+local function install_fastpath()
+  install_inplace()
+  local client = require "genesys.tokens.client"
+  local errors = require "genesys.tokens.errors"
+  local json = require "genesys.tokens.json"
+  local retry = require "genesys.tokens.retry"
+  local Client = client.Client
+  local general_me = Client.me
+  local general_last = Client.last_response
+
+  function Client:me(opts)
+    if opts ~= nil or self._cosockets or self._logger or self._source:logs_in()
+        or getmetatable(self) ~= Client then
+      local info, err = general_me(self, opts)
+      return info, err
+    end
+    local t = self._transport
+    if t:closed() then error("genesys.tokens: attempt to use a closed client", 2) end
+    local token = self._source:token()
+    if not token then return general_me(self, opts) end -- no credentials: the general path says so
+    local res, attempt, waited = nil, 0, 0
+    while true do
+      attempt = attempt + 1
+      res = t:me(token, false)
+      local delay = retry.delay(self._retry, attempt, res, waited)
+      if not delay then break end
+      if delay > 0 then self._sleep(delay) end
+      waited = waited + delay
+      if t:closed() then error("genesys.tokens: attempt to use a closed client", 0) end
+    end
+    if res.status then self._last, self._last_res, self._last_attempts = nil, res, attempt end
+    if res.kind then
+      return nil, errors.new({ kind = res.kind, code = res.code, message = res.message,
+        correlation_id = res.correlation_id }, { token })
+    end
+    if res.status < 200 or res.status > 299 then return nil, errors.from_response(res, { token }) end
+    local value, err = json.decode_object(res.body)
+    if not value then
+      return nil, errors.new({ kind = "decode", status = res.status, message = err,
+        correlation_id = res.correlation_id }, { token })
+    end
+    return value
+  end
+
+  function Client:last_response()
+    local res = self._last_res
+    if res and not self._last then
+      self._last = {
+        method = res.method, url = res.url, status = res.status, attempts = self._last_attempts,
+        correlation_id = res.correlation_id, retry_after = res.retry_after,
+        ratelimit = { count = res.ratelimit_count, allowed = res.ratelimit_allowed, reset = res.ratelimit_reset },
+      }
+    end
+    return general_last(self)
+  end
+end
+
+---------------------------------------------------------------- one layer
+
+-- The loop body of a layer, for a client at base_url.
+local function layer_body(name, base_url)
+  if name == "inplace" then install_inplace() end
+  if name == "fastpath" then install_fastpath() end
+  local tokens = require "genesys.tokens"
+  local json = require "genesys.tokens.json"
+  local cjson = require("cjson.safe").new()
+  local c = tokens.new { base_url = base_url, access_token = TOKEN }
+  local t = c._transport
+  local bodies = {
+    core = function() return t:me(TOKEN, false).status == 200 end,
+    cjson = function() return cjson.decode(t:me(TOKEN, false).body) ~= nil end,
+    decode = function() return json.decode_object(t:me(TOKEN, false).body) ~= nil end,
+    me = function() return c:me() ~= nil end,
+  }
+  bodies.inplace, bodies.fastpath = bodies.me, bodies.me
+  local f = assert(bodies[name], "unknown layer " .. tostring(name))
+  -- The fixes must not change what me() returns.
+  local info = assert(c:me())
+  assert(info.organization.name == "Acme Contact Center" and info.authorizedScope[4] == "oauth:token:delete"
+    and info.OAuthClient.roleDivisions[1].divisionId == "*", "the TokenInfo differs")
+  assert(c:last_response().ratelimit.allowed == 100000000, "last_response() differs")
+  return f, c
+end
+
+local function run_layer(name, url, calls, warmup)
+  local core = require "genesys.tokens.core"
+  local f = layer_body(name, url)
+  for _ = 1, warmup do assert(f(), "call failed") end
+  local t0 = core.now()
+  for _ = 1, calls do assert(f(), "call failed") end
+  local elapsed = core.now() - t0
+  print(("RESULT calls=%d seconds=%.6f rate=%.1f"):format(calls, elapsed, calls / elapsed))
+end
+
+if arg[1] == "layer" then
+  run_layer(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]))
+  return
+end
+
+---------------------------------------------------------------- drivers
+
+local common = require "spec.bench.common"
+local fast = require "spec.bench.fast_server"
+local q = common.q
+local RAW = os.getenv("BENCH_RAW_CURL") or "build/bench/raw_curl"
+-- The interpreter of the layers: lua5.4 (default) or luajit.
+local LUA = os.getenv("BENCH_PROFILE_LUA") or "lua5.4"
+
+local function pinning(srv)
+  local nproc = tonumber((common.capture("nproc"):match("%d+"))) or 1
+  if nproc < 2 or os.getenv("BENCH_PIN") == "none" then return "" end
+  for wpid in common.capture("pgrep -P " .. srv.pid):gmatch("%d+") do
+    common.execute("taskset -pc " .. (nproc - 1) .. " " .. wpid .. " >/dev/null")
+  end
+  return "taskset -c " .. (nproc - 1) .. " "
+end
+
+local function command(name, srv, calls, warmup)
+  if name == "raw" then
+    return q(RAW) .. " " .. q(srv.url .. "/api/v2/tokens/me") .. " " .. calls .. " " .. warmup
+  end
+  return LUA .. " spec/bench/profile_me.lua layer " .. name .. " " .. q(srv.url) .. " " .. calls .. " " .. warmup
+end
+
+local DESCRIBE = {
+  raw = "libcurl alone (C), the lower bound",
+  core = "+ C core: request setup, header parsing, result table",
+  cjson = "+ cjson.decode of the body",
+  decode = "+ strip_nulls (copies the whole tree)",
+  me = "+ run(): options, token, closures, retries, log, last_response",
+  inplace = "me() with fix 1: decode in place (no copy)",
+  fastpath = "me() with fixes 1+2: in place + fast path",
+}
+
+local function timing()
+  local rounds = tonumber(os.getenv("BENCH_PROFILE_ROUNDS") or "") or 5
+  local calls = tonumber(os.getenv("BENCH_PROFILE_CALLS") or "") or 20000
+  local names = { "raw" }
+  for _, n in ipairs(LAYERS) do names[#names + 1] = n end
+  local srv = fast.start()
+  local us = {}
+  local ok, err = pcall(function()
+    local prefix = pinning(srv)
+    for _, n in ipairs(names) do us[n] = {} end
+    for round = 1, rounds do
+      for i = 0, #names - 1 do
+        local n = names[(round - 1 + i) % #names + 1]
+        local out, good = common.run(prefix .. command(n, srv, calls, 2000) .. " 2>&1")
+        local r = common.parse_result(out)
+        if not good or not r then error(n .. " failed:\n" .. out) end
+        us[n][#us[n] + 1] = 1e6 / r.rate
+      end
+      io.stderr:write(("profile: round %d/%d done\n"):format(round, rounds))
+    end
+  end)
+  fast.stop(srv)
+  if not ok then error(err, 0) end
+  print(("%s: us per call, median of %d rounds x %d calls (pinned: nginx and client on one CPU)"):format(LUA, rounds, calls))
+  print(("%-9s %9s %9s %9s  %s"):format("layer", "us/call", "step", "vs raw", "what the step adds"))
+  local prev
+  for _, n in ipairs(names) do
+    local m = common.median(us[n])
+    local step = (n == "inplace" or n == "fastpath") and (m - common.median(us.me)) or (prev and m - prev or 0)
+    print(("%-9s %9.2f %+9.2f %9.2f  %s%s"):format(n, m, step, m / common.median(us.raw), DESCRIBE[n],
+      (n == "inplace" or n == "fastpath") and " (step: vs me)" or ""))
+    if n ~= "inplace" and n ~= "fastpath" then prev = m end
+  end
+  local raw = common.median(us.raw)
+  print(("calls/s as a share of raw libcurl: me %.2f, inplace %.2f, fastpath %.2f"):format(
+    raw / common.median(us.me), raw / common.median(us.inplace), raw / common.median(us.fastpath)))
+end
+
+-- Instructions per call of each layer: two runs of different lengths under
+-- callgrind, so start-up cancels out.
+local function callgrind()
+  local n1, n2 = 300, 1300
+  local srv = fast.start()
+  local ok, err = pcall(function()
+    local names = { "raw" }
+    for _, n in ipairs(LAYERS) do names[#names + 1] = n end
+    print(("instructions per call (valgrind callgrind, runs of %d and %d calls)"):format(n1, n2))
+    print(("%-9s %12s %12s  %s"):format("layer", "Ir/call", "step", "what the step adds"))
+    local prev, me_ir
+    for _, n in ipairs(names) do
+      local ir = {}
+      for i, calls in ipairs { n1, n2 } do
+        local out = common.run("valgrind --tool=callgrind --callgrind-out-file=/dev/null "
+          .. command(n, srv, calls, 100) .. " 2>&1")
+        ir[i] = tonumber((out:match("Collected : (%d+)")))
+        if not ir[i] then error(n .. " under callgrind failed:\n" .. out) end
+      end
+      local per = (ir[2] - ir[1]) / (n2 - n1)
+      if n == "me" then me_ir = per end
+      local step = (n == "inplace" or n == "fastpath") and per - me_ir or (prev and per - prev or 0)
+      print(("%-9s %12.0f %+12.0f  %s"):format(n, per, step, DESCRIBE[n]))
+      if n ~= "inplace" and n ~= "fastpath" then prev = per end
+    end
+
+    -- The top functions of `me`, with an interpreter linked statically
+    -- against liblua5.4.a so that the VM's functions have names.
+    local plua = common.OUT_DIR .. "/plua"
+    if not common.execute(("gcc -O2 -g -I/usr/include/lua5.4 spec/support/asan_lua.c -o %s -Wl,-E "
+        .. "-Wl,--whole-archive /usr/lib/x86_64-linux-gnu/liblua5.4.a -Wl,--no-whole-archive -lm -ldl"):format(plua)) then
+      print("(no symbolized interpreter: liblua5.4.a missing)")
+      return
+    end
+    local outfile = common.OUT_DIR .. "/callgrind.me.out"
+    local cmd = ("valgrind --tool=callgrind --callgrind-out-file=%s %s spec/bench/profile_me.lua layer me %s %d 100 2>&1")
+      :format(outfile, plua, q(srv.url), n2)
+    common.run(cmd)
+    print()
+    print(("top functions of `me` by own instructions (%d calls; callgrind_annotate %s):"):format(n2, outfile))
+    local report = common.run("callgrind_annotate " .. outfile .. " 2>/dev/null")
+    local shown = 0
+    for line in report:gmatch("[^\n]+") do
+      local count, pct, fn = line:match("^%s*([%d,]+) %(%s*([%d%.]+)%%%)%s+(.+)$")
+      if count and not fn:match("PROGRAM TOTALS") then
+        shown = shown + 1
+        print(("  %6s%%  %s"):format(pct, fn:gsub("%s+%[.*/", " ["):gsub("^%?%?%?:", "")))
+        if shown >= 25 then break end
+      end
+    end
+  end)
+  fast.stop(srv)
+  if not ok then error(err, 0) end
+end
+
+if arg[1] == "callgrind" then callgrind() else timing() end
