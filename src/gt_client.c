@@ -193,8 +193,6 @@ static gt_outcome prepare_bearer(const gt_config *c, gt_transfer *t, const char 
                                  const char *body, size_t body_len, gt_result *res) {
   const char *problem = gt_token_problem(token, token_len);
   gt_request rq;
-  gt_buffer auth;
-  gt_outcome outcome;
   int rc;
 
   if (problem)
@@ -213,23 +211,14 @@ static gt_outcome prepare_bearer(const gt_config *c, gt_transfer *t, const char 
   if (rc != GT_BUFFER_OK)
     return buffer_failed(res, rc, "request URL");
 
-  gt_buffer_init(&auth, (size_t)-1);
-  rc = gt_buffer_puts(&auth, "Bearer ");
-  if (rc == GT_BUFFER_OK)
-    rc = gt_buffer_append(&auth, token, token_len);
-  if (rc != GT_BUFFER_OK) {
-    gt_buffer_free(&auth);
-    return buffer_failed(res, rc, "access token");
-  }
   rq.method = method;
-  rq.auth = &auth;
+  rq.auth_scheme = "Bearer ";
+  rq.auth_value = token;
+  rq.auth_len = token_len;
   rq.body = body;
   rq.body_len = body_len;
   rq.content_type = body ? "application/json" : NULL;
-  outcome = gt_transfer_prepare(t, &rq, res);
-  memset(auth.data, 0, auth.cap); /* the header list holds its own copy */
-  gt_buffer_free(&auth);
-  return outcome;
+  return gt_transfer_prepare(t, &rq, res);
 }
 
 static gt_outcome perform(gt_client *c, gt_result *res) {
@@ -317,6 +306,8 @@ gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_l
     rc = gt_buffer_puts(&auth, "Basic ");
   if (rc == GT_BUFFER_OK)
     rc = gt_append_base64(&auth, pair.data, pair.len);
+  /* A login is rare: its credential is not kept in a cached header list
+   * (dropped right after the request). */
   if (pair.data)
     memset(pair.data, 0, pair.cap);
   gt_buffer_free(&pair);
@@ -327,16 +318,19 @@ gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_l
     return buffer_failed(res, rc, "client credentials");
   }
   rq.method = "POST";
-  rq.auth = &auth;
+  rq.auth_scheme = "Basic ";
+  rq.auth_value = auth.data + 6; /* past "Basic " */
+  rq.auth_len = auth.len - 6;
   rq.content_type = "application/x-www-form-urlencoded";
   rq.body = form;
   rq.body_len = sizeof form - 1;
   rc = gt_transfer_prepare(t, &rq, res);
   memset(auth.data, 0, auth.cap);
   gt_buffer_free(&auth);
-  if (rc != GT_DONE)
-    return res->outcome;
-  return perform(c, res);
+  if (rc == GT_DONE)
+    perform(c, res);
+  gt_transfer_forget_headers(t);
+  return res->outcome;
 }
 
 /* ---------------------------------------------------------------- bulk */
@@ -425,7 +419,7 @@ gt_outcome gt_bulk_start_revoke(gt_bulk *b, long tag, const char *token, size_t 
                      user_id_len, token, token_len, NULL, 0, res) != GT_DONE)
     return res->outcome;
   if (curl_multi_add_handle(b->multi, b->slots[i].easy) != CURLM_OK) {
-    gt_transfer_finish(&b->slots[i], CURLE_OK, res); /* releases the headers */
+    gt_transfer_finish(&b->slots[i], CURLE_OK, res);
     gt_result_init(res);
     return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "libcurl refused the transfer");
   }

@@ -33,6 +33,7 @@ int gt_transfer_init(gt_transfer *t, const gt_config *c) {
   t->config = c;
   gt_buffer_init(&t->url, GT_URL_LIMIT);
   gt_buffer_init(&t->body, c->max_body);
+  gt_buffer_init(&t->headers_key, (size_t)-1);
   t->easy = curl_easy_init();
   if (t->easy == NULL)
     return -1;
@@ -65,12 +66,22 @@ int gt_transfer_init(gt_transfer *t, const gt_config *c) {
   return 0;
 }
 
+/* Drops the cached header list and its key, credential bytes zeroed. */
+void gt_transfer_forget_headers(gt_transfer *t) {
+  if (t->easy)
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  if (t->headers_key.data)
+    memset(t->headers_key.data, 0, t->headers_key.cap);
+  gt_buffer_free(&t->headers_key);
+}
+
 void gt_transfer_cleanup(gt_transfer *t) {
   if (t->easy)
     curl_easy_cleanup(t->easy);
   t->easy = NULL;
-  curl_slist_free_all(t->headers);
-  t->headers = NULL;
+  gt_transfer_forget_headers(t);
   gt_buffer_free(&t->url);
   gt_buffer_free(&t->body);
 }
@@ -173,7 +184,8 @@ static struct curl_slist *request_headers(const gt_config *c, const gt_request *
     return NULL;
   gt_buffer_init(&line, (size_t)-1);
   if (gt_buffer_puts(&line, "Authorization: ") == GT_BUFFER_OK &&
-      gt_buffer_append(&line, rq->auth->data, rq->auth->len) == GT_BUFFER_OK) {
+      gt_buffer_puts(&line, rq->auth_scheme) == GT_BUFFER_OK &&
+      gt_buffer_append(&line, rq->auth_value, rq->auth_len) == GT_BUFFER_OK) {
     list = add_header(list, line.data);
   } else {
     curl_slist_free_all(list);
@@ -203,12 +215,44 @@ static void set_method(CURL *easy, const gt_request *rq) {
   }
 }
 
+/* True when the cached header list was built for this request's content
+ * type and credential. */
+static int headers_fit(const gt_transfer *t, const gt_request *rq) {
+  const char *type = rq->content_type ? rq->content_type : "";
+  size_t type_len = strlen(type), scheme_len = strlen(rq->auth_scheme);
+  const char *k = t->headers_key.data;
+  if (t->headers == NULL || t->headers_key.len != type_len + 1 + scheme_len + rq->auth_len)
+    return 0;
+  return memcmp(k, type, type_len) == 0 && k[type_len] == '\n' &&
+         memcmp(k + type_len + 1, rq->auth_scheme, scheme_len) == 0 &&
+         memcmp(k + type_len + 1 + scheme_len, rq->auth_value, rq->auth_len) == 0;
+}
+
+/* The header list for rq: the cached one when it fits, else a new one. */
+static int ensure_headers(gt_transfer *t, const gt_request *rq) {
+  if (headers_fit(t, rq))
+    return 0;
+  gt_transfer_forget_headers(t);
+  gt_buffer_init(&t->headers_key, (size_t)-1);
+  if (gt_buffer_puts(&t->headers_key, rq->content_type ? rq->content_type : "") != GT_BUFFER_OK ||
+      gt_buffer_puts(&t->headers_key, "\n") != GT_BUFFER_OK ||
+      gt_buffer_puts(&t->headers_key, rq->auth_scheme) != GT_BUFFER_OK ||
+      gt_buffer_append(&t->headers_key, rq->auth_value, rq->auth_len) != GT_BUFFER_OK) {
+    gt_transfer_forget_headers(t);
+    return -1;
+  }
+  t->headers = request_headers(t->config, rq);
+  if (t->headers == NULL) {
+    gt_transfer_forget_headers(t);
+    return -1;
+  }
+  return 0;
+}
+
 gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *res) {
   res->method = rq->method;
   res->url = t->url.data;
-  curl_slist_free_all(t->headers);
-  t->headers = request_headers(t->config, rq);
-  if (t->headers == NULL)
+  if (ensure_headers(t, rq) != 0)
     return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
   gt_buffer_clear(&t->body);
   gt_meta_clear(&t->meta);
@@ -225,9 +269,6 @@ gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *
 gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res) {
   long status = 0;
 
-  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
-  curl_slist_free_all(t->headers);
-  t->headers = NULL;
   res->method = t->method;
   res->url = t->url.data;
   res->meta = t->meta;

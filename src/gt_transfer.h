@@ -32,7 +32,8 @@ typedef struct gt_transfer {
   gt_buffer url;
   gt_buffer body;
   gt_meta meta;
-  struct curl_slist *headers; /* of the request in flight */
+  struct curl_slist *headers; /* kept while the credential stays the same */
+  gt_buffer headers_key;      /* what `headers` was built for: type, scheme, credential */
   const char *method;
   int cut;                    /* why a callback stopped the transfer: GT_BUFFER_* */
   int is_head;                /* a HEAD reply's Content-Length announces no body */
@@ -42,7 +43,9 @@ typedef struct gt_transfer {
 /* A request to prepare: the URL is already in t->url. */
 typedef struct gt_request {
   const char *method;         /* GET, HEAD, DELETE, PUT or POST */
-  const gt_buffer *auth;      /* "Bearer ..." or "Basic ..." */
+  const char *auth_scheme;    /* "Bearer " or "Basic " */
+  const char *auth_value;     /* the token, or the base64 credentials */
+  size_t auth_len;
   const char *content_type;   /* with a body only */
   const char *body;           /* must outlive the transfer */
   size_t body_len;
@@ -56,8 +59,12 @@ void gt_transfer_cleanup(gt_transfer *t);
  * (or added to a multi handle), a failure in res otherwise. */
 gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *res);
 
-/* Fills res from libcurl's result and releases the request's headers. */
+/* Fills res from libcurl's result. The header list stays for the next
+ * request with the same credential (most calls of a client). */
 gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res);
+
+/* Drops the cached header list (and zeroes the credential it was keyed on). */
+void gt_transfer_forget_headers(gt_transfer *t);
 
 void gt_result_init(gt_result *res);
 gt_outcome gt_result_fail(gt_result *res, gt_outcome o, const char *code, const char *message);

@@ -13,51 +13,55 @@ local function granted(token, expires_in)
   return { status = 200, body = ('{"access_token":"%s","token_type":"bearer","expires_in":%d}'):format(token, expires_in) }
 end
 
+-- The clock and the login maker Source:token takes.
+local function at(t) return function() return t end end
+local function give(login) return function() return login end end
+
 describe("token source", function()
   it("returns a fixed access token and never logs in", function()
     local s = auth.new { access_token = "tok-fixed" }
     assert.is_false(s:logs_in())
-    assert.equal("tok-fixed", s:token(0, function() error("no login expected") end))
+    assert.equal("tok-fixed", s:token(at(0), give(function() error("no login expected") end)))
     assert.is_false(s:forget("tok-fixed"))
   end)
 
   it("has nothing when given nothing", function()
-    assert.is_nil(auth.new({}):token(0, function() error("no login") end))
+    assert.is_nil(auth.new({}):token(at(0), give(function() error("no login") end)))
   end)
 
   it("logs in with the client credentials and caches the token", function()
     local login, calls = login_answering(granted("tok-1", 3600))
     local s = auth.new { client_id = "id", client_secret = "secret" }
-    assert.equal("tok-1", s:token(100, login))
-    assert.equal("tok-1", s:token(100 + 3000, login))
+    assert.equal("tok-1", s:token(at(100), give(login)))
+    assert.equal("tok-1", s:token(at(100 + 3000), give(login)))
     assert.same({ { "id", "secret" } }, calls)
   end)
 
   it("renews shortly before expiry: 60 s early for long tokens, a tenth for short ones", function()
     local login, calls = login_answering(granted("tok-1", 3600), granted("tok-2", 10), granted("tok-3", 10))
     local s = auth.new { client_id = "id", client_secret = "secret" }
-    assert.equal("tok-1", s:token(0, login))
-    assert.equal("tok-1", s:token(3539, login))
-    assert.equal("tok-2", s:token(3540, login))
-    assert.equal("tok-2", s:token(3540 + 8.9, login))
-    assert.equal("tok-3", s:token(3540 + 9, login))
+    assert.equal("tok-1", s:token(at(0), give(login)))
+    assert.equal("tok-1", s:token(at(3539), give(login)))
+    assert.equal("tok-2", s:token(at(3540), give(login)))
+    assert.equal("tok-2", s:token(at(3540 + 8.9), give(login)))
+    assert.equal("tok-3", s:token(at(3540 + 9), give(login)))
     assert.equal(3, #calls)
   end)
 
   it("forgets a refused token it obtained, so the next call logs in again", function()
     local login = login_answering(granted("tok-1", 3600), granted("tok-2", 3600))
     local s = auth.new { client_id = "id", client_secret = "secret" }
-    assert.equal("tok-1", s:token(0, login))
+    assert.equal("tok-1", s:token(at(0), give(login)))
     assert.is_false(s:forget("tok-other"))
     assert.is_true(s:forget("tok-1"))
-    assert.equal("tok-2", s:token(1, login))
+    assert.equal("tok-2", s:token(at(1), give(login)))
   end)
 
   it("turns an OAuth refusal into an auth error with error and error_description, without the secret", function()
     local login = login_answering({ status = 401, correlation_id = "c-9",
       body = '{"error":"invalid_client","description":"x","error_description":"client secret s3cret is wrong"}' })
     local s = auth.new { client_id = "id", client_secret = "s3cret" }
-    local token, err = s:token(0, login)
+    local token, err = s:token(at(0), give(login))
     assert.is_nil(token)
     assert.equal("auth", err.kind)
     assert.equal(401, err.status)
@@ -69,7 +73,7 @@ describe("token source", function()
 
   it("keeps the transport's kind when the login never got an answer", function()
     local login = login_answering({ kind = "network", code = "CURLE_COULDNT_CONNECT", message = "refused" })
-    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0, login)
+    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(at(0), give(login))
     assert.equal("network", err.kind)
     assert.equal("CURLE_COULDNT_CONNECT", err.code)
     assert.equal("login failed: refused", err.message)
@@ -81,12 +85,12 @@ describe("token source", function()
       '{"access_token":"","expires_in":5}', '{"access_token":5,"expires_in":5}', "[1]",
     } do
       local source = auth.new { client_id = "id", client_secret = "cc-secret-1" }
-      local _, err = source:token(0, login_answering({ status = 200, body = body }))
+      local _, err = source:token(at(0), give(login_answering({ status = 200, body = body })))
       assert.equal("auth", err.kind, body)
       assert.matches("no usable access_token", err.message)
     end
-    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(0,
-      login_answering({ status = 502, body = "<html>" }))
+    local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(at(0),
+      give(login_answering({ status = 502, body = "<html>" })))
     assert.equal("login failed: HTTP 502", err.message)
   end)
 

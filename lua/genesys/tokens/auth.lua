@@ -41,15 +41,18 @@ local function margin(expires_in)
   return math.min(60, expires_in / 10)
 end
 
---- The token to use now, or nil and an error. `login(id, secret)` performs
--- the grant (with the client's retries) and returns the core's result.
-function Source:token(now, login)
+--- The token to use now, or nil and an error. `now` is the clock;
+-- make_login(...) gives the function that performs the grant (with the
+-- client's retries) and returns the core's result: it is only made, and
+-- the clock only read, when a login is due.
+function Source:token(now, make_login, ...)
   local s = secrets_of[self]
   if not self.client_id then return s.access_token end
-  if s.obtained and now < s.renew_at then return s.obtained end
+  local t = now()
+  if s.obtained and t < s.renew_at then return s.obtained end
   s.obtained = nil
 
-  local res = login(self.client_id, s.client_secret)
+  local res = make_login(...)(self.client_id, s.client_secret)
   local secrets = self:secrets()
   if res.kind then
     return nil, errors.new({ kind = res.kind, code = res.code, correlation_id = res.correlation_id,
@@ -71,7 +74,7 @@ function Source:token(now, login)
       message = "login failed: the token response has no usable access_token and expires_in" }, secrets)
   end
   s.obtained = token
-  s.renew_at = now + math.max(0, expires_in - margin(expires_in))
+  s.renew_at = t + math.max(0, expires_in - margin(expires_in))
   return token
 end
 

@@ -94,53 +94,63 @@ local function pick(self)
     .. "ngx.timer.at(0, ...), or build the client with allow_blocking = true"):format(phase) }
 end
 
--- Sends with the retry policy: `send(t)` returns the core's result table
--- for transport t. Each attempt is logged. Returns the last result and the
--- attempt count. `via` is { transport, sleep, now }.
-local function send_with_retries(self, via, send, secrets, request_body, is_login)
+-- Every secret in play, for scrubbing errors and log entries: built only
+-- when something is to be scrubbed, not on every call.
+local function secrets_of(self, bearer)
+  local list = self._source:secrets()
+  list[#list + 1] = bearer
+  return list
+end
+
+-- Sends with the retry policy: send(transport, a, b, c) returns the core's
+-- result table. Each attempt is logged (when a logger is set). Returns the
+-- last result and the attempt count. No closure or table is made per call
+-- on the way: this is every call's hot path.
+local function send_with_retries(self, transport, sleep, now, send, a, b, c, bearer, request_body, is_login)
   local waited, attempt = 0, 0
+  local logger = self._logger
   while true do
     attempt = attempt + 1
     -- A logger or another coroutine may have closed the client meanwhile.
-    if via.transport:closed() then error("genesys.tokens: attempt to use a closed client", 0) end
-    local started = via.now()
-    local res = send(via.transport)
-    log.attempt(self._logger, { res = res, attempt = attempt, duration = via.now() - started,
-      secrets = secrets, request_body = request_body, is_login = is_login })
+    if transport:closed() then error("genesys.tokens: attempt to use a closed client", 0) end
+    local started = logger and now()
+    local res = send(transport, a, b, c)
+    if logger then
+      log.attempt(logger, { res = res, attempt = attempt, duration = now() - started,
+        secrets = secrets_of(self, bearer), request_body = request_body, is_login = is_login })
+    end
     local delay = retry.delay(self._retry, attempt, res, waited)
     if not delay then return res, attempt end
-    if delay > 0 then via.sleep(delay) end
+    if delay > 0 then sleep(delay) end
     waited = waited + delay
   end
 end
 
-local function login(self, via)
+local function send_login(t, client_id, client_secret) return t:login(client_id, client_secret) end
+
+-- The login the token source calls: the grant with the client's retries.
+local function login_with(self, transport, sleep, now)
   return function(client_id, client_secret)
-    local res = send_with_retries(self, via, function(t)
-      return t:login(client_id, client_secret)
-    end, self._source:secrets(), "grant_type=client_credentials", true)
+    local res = send_with_retries(self, transport, sleep, now, send_login, client_id, client_secret, nil,
+      nil, "grant_type=client_credentials", true)
     return res
   end
 end
 
 local function remember(self, res, attempts)
-  if not res.status then return end
-  self._last = {
-    method = res.method, url = res.url, status = res.status, attempts = attempts,
-    correlation_id = res.correlation_id, retry_after = res.retry_after,
-    ratelimit = { count = res.ratelimit_count, allowed = res.ratelimit_allowed, reset = res.ratelimit_reset },
-  }
+  if res.status then self._last, self._last_attempts = res, attempts end
 end
 
 --- The status, correlation id, Retry-After and rate-limit headers of the
 -- last HTTP response this client received (nil before the first).
 function Client:last_response()
-  local last = self._last
-  if not last then return nil end
-  local copy = {}
-  for k, v in pairs(last) do copy[k] = v end
-  copy.ratelimit = { count = last.ratelimit.count, allowed = last.ratelimit.allowed, reset = last.ratelimit.reset }
-  return copy
+  local res = self._last
+  if not res then return nil end
+  return {
+    method = res.method, url = res.url, status = res.status, attempts = self._last_attempts,
+    correlation_id = res.correlation_id, retry_after = res.retry_after,
+    ratelimit = { count = res.ratelimit_count, allowed = res.ratelimit_allowed, reset = res.ratelimit_reset },
+  }
 end
 
 -- How each call is sent and what its success returns.
@@ -186,20 +196,20 @@ local CALLS = {
 local NO_TOKEN = "no credentials: set GENESYSCLOUD_ACCESS_TOKEN (or GENESYSCLOUD_OAUTHCLIENT_ID and "
   .. "GENESYSCLOUD_OAUTHCLIENT_SECRET), or pass access_token (or client_id and client_secret)"
 
-local function result_of(call, res, secrets, raw)
+local function result_of(self, call, res, bearer, raw)
   if res.kind then
     return nil, errors.new({ kind = res.kind, code = res.code, message = res.message,
-      correlation_id = res.correlation_id }, secrets)
+      correlation_id = res.correlation_id }, secrets_of(self, bearer))
   end
   if res.status < 200 or res.status > 299 then
-    return nil, errors.from_response(res, secrets)
+    return nil, errors.from_response(res, secrets_of(self, bearer))
   end
   if call.returns == "true" then return true end
   local value, err = json.decode_object(res.body)
   if value and raw then return res.body end -- checked, but as the API sent it
   if not value then
     return nil, errors.new({ kind = "decode", status = res.status, message = err,
-      correlation_id = res.correlation_id }, secrets)
+      correlation_id = res.correlation_id }, secrets_of(self, bearer))
   end
   return value
 end
@@ -218,38 +228,30 @@ local function run(self, name, opts, arg, level)
   local o = options.call(opts, call.options, level)
   if call.check then arg = call.check(arg, level) end
 
-  local transport, sleep_or_err, now = pick(self)
-  if not transport then return nil, sleep_or_err end
-  local via = { transport = transport, sleep = sleep_or_err, now = now }
+  local transport, sleep, now = pick(self)
+  if not transport then return nil, sleep end -- sleep is the "blocked" error
 
   local source = self._source
   local token, err = o.access_token
   if not token then
-    token, err = source:token(now(), login(self, via))
+    token, err = source:token(now, login_with, self, transport, sleep, now)
     if err then return nil, err end
     if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
   end
 
-  local function attempt_with(bearer)
-    local secrets = source:secrets()
-    secrets[#secrets + 1] = bearer
-    local res, attempts = send_with_retries(self, via, function(t)
-      return call.send(t, bearer, o, arg)
-    end, secrets, name == "set_idle_timeout" and arg or nil)
-    remember(self, res, attempts)
-    return res, secrets
-  end
-
-  local res, secrets = attempt_with(token)
+  local body = name == "set_idle_timeout" and arg or nil
+  local res, attempts = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+  remember(self, res, attempts)
   if res.status == 401 and not o.access_token and source:forget(token) then
-    token, err = source:token(now(), login(self, via))
+    token, err = source:token(now, login_with, self, transport, sleep, now)
     if not token then return nil, err end
-    res, secrets = attempt_with(token)
+    res, attempts = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+    remember(self, res, attempts)
   end
   if name == "verify" and res.status == 401 then
-    return false, errors.from_response(res, secrets)
+    return false, errors.from_response(res, secrets_of(self, token))
   end
-  return result_of(call, res, secrets, o.raw)
+  return result_of(self, call, res, token, o.raw)
 end
 
 -- Not tail calls: a tail call would drop the frame the error level counts.
@@ -290,21 +292,20 @@ local function revoke_many(self, user_ids, opts, level)
     misuse("revoke_many must be called as a method (client:revoke_many())", level)
   end
   if self._transport:closed() then misuse("attempt to use a closed client", level) end
-  local transport, sleep_or_err, now = pick(self)
-  if not transport then return nil, sleep_or_err end
-  local via = { transport = transport, sleep = sleep_or_err, now = now }
+  local transport, sleep, now = pick(self)
+  if not transport then return nil, sleep end
   local source = self._source
   local fixed = type(opts) == "table" and type(opts.access_token) == "string" and opts.access_token or nil
   if fixed then options.check_token(fixed, level) end
   local current
   local ctx = {
-    transport = transport, sleep = via.sleep, now = now, retry = self._retry,
+    transport = transport, sleep = sleep, now = now, retry = self._retry,
     engine = transport == self._cosockets and "ngx" or "curl",
     can_renew = fixed == nil and source:logs_in(),
     token = function(renew)
       if fixed then return fixed end
       if renew then source:forget(current) end
-      local token, err = source:token(now(), login(self, via))
+      local token, err = source:token(now, login_with, self, transport, sleep, now)
       if err then return nil, err end
       if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
       current = token
@@ -316,7 +317,9 @@ local function revoke_many(self, user_ids, opts, level)
       return list
     end,
     log = function(res, attempt, duration)
-      log.attempt(self._logger, { res = res, attempt = attempt, duration = duration, secrets = source:secrets() })
+      if self._logger then
+        log.attempt(self._logger, { res = res, attempt = attempt, duration = duration, secrets = source:secrets() })
+      end
       remember(self, res, attempt)
     end,
   }

@@ -13,23 +13,34 @@ local json = {}
 -- whole numbers come back as integers, as they were sent.
 local tointeger = math.tointeger or function(n) return n end
 
--- JSON null becomes an absent field, and arrays stay sequences.
+-- JSON null becomes an absent field, and arrays stay sequences. In place:
+-- the decoded tables are ours, and copying them would double the work.
 local function strip_nulls(value)
-  if type(value) == "number" then return tointeger(value) or value end
-  if type(value) ~= "table" then return value end
-  local out, n = {}, 0
-  if #value > 0 or next(value) == nil then
-    for i = 1, #value do
-      if value[i] ~= null then
-        n = n + 1
-        out[n] = strip_nulls(value[i])
+  local n = #value
+  if n > 0 then
+    local kept = 0
+    for i = 1, n do
+      local v = value[i]
+      value[i] = nil
+      if v ~= null then
+        kept = kept + 1
+        if type(v) == "table" then strip_nulls(v) elseif type(v) == "number" then v = tointeger(v) or v end
+        value[kept] = v
       end
     end
   end
-  for k, v in pairs(value) do
-    if type(k) == "string" and v ~= null then out[k] = strip_nulls(v) end
+  for k, v in next, value do
+    if type(k) == "string" then
+      if v == null then
+        value[k] = nil -- clearing a field during next() is allowed
+      elseif type(v) == "table" then
+        strip_nulls(v)
+      elseif type(v) == "number" then
+        value[k] = tointeger(v) or v
+      end
+    end
   end
-  return out
+  return value
 end
 
 --- Decodes a JSON object into a plain table; nil and a message when the

@@ -350,10 +350,13 @@ function options.with_environment(opts, getenv)
   return merged
 end
 
+-- What a call without options gets: shared, and only ever read.
+local NO_OPTIONS = setmetatable({}, { __newindex = function() error("read-only", 2) end })
+
 --- Validates a call's options against the keys that call accepts.
 function options.call(opts, accepted, level)
   level = (level or 1) + 1
-  if opts == nil then return {} end
+  if opts == nil then return NO_OPTIONS end
   if type(opts) ~= "table" then
     fail("call options must be a table, got " .. type(opts), level)
   end
