@@ -8,3 +8,5 @@ files["spec/support/openresty"] = { globals = { "ngx" } }
 files["examples/nginx-gate"] = { globals = { "ngx" } }
 -- Inside OpenResty the library reads the ngx global (when it exists).
 files["lua"] = { read_globals = { "ngx" } }
+-- A wrk(1) script: wrk calls these globals and provides wrk and tid.
+files["spec/bench/wrk_tokens.lua"] = { std = "luajit", globals = { "setup", "init", "request", "done", "tid", "wrk" } }

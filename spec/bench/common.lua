@@ -74,8 +74,8 @@ function M.machine()
     kernel = version("uname -sr"),
     curl = version("curl-config --version"),
     nginx = version("nginx -v"):gsub("^nginx version: ", ""),
-    lua = version("lua5.4 -v"),
-    luajit = version("luajit -v"),
+    lua = (version("lua5.4 -v"):match("^Lua %S+") or "lua5.4 ?"),
+    luajit = (version("luajit -v"):match("^LuaJIT %S+") or "luajit ?"),
     node = version("node --version"),
   }
 end

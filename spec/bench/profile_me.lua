@@ -102,7 +102,8 @@ local function install_fastpath()
     if t:closed() then error("genesys.tokens: attempt to use a closed client", 2) end
     local token = self._source:token()
     if not token then return general_me(self, opts) end -- no credentials: the general path says so
-    local res, attempt, waited = nil, 0, 0
+    local res
+    local attempt, waited = 0, 0
     while true do
       attempt = attempt + 1
       res = t:me(token, false)
