@@ -282,7 +282,6 @@ function M.run()
       end
     end
 
-    local plain = common.median(rps.plain)
     local base_note = ("wrk -t%d -c%d %ds x %d rounds, %s nginx worker(s)"):format(THREADS, CONNECTIONS,
       seconds, rounds, workers)
     local function note(key)
@@ -291,16 +290,17 @@ function M.run()
     common.add { section = "3 openresty", case = "plain proxy (no gate)", metric = "requests/s", unit = "",
       samples = rps.plain, note = note("plain") }
     for _, key in ipairs { "warm", "cold" } do
-      local med = common.median(rps[key])
-      local paired, shown = {}, {}
+      local paired, shown, relative = {}, {}, {}
       for round = 1, rounds do
         paired[round] = (by_round[round].plain / by_round[round][key] - 1) * 100
+        relative[round] = by_round[round][key] / by_round[round].plain
         shown[round] = ("%.1f"):format(paired[round])
       end
       local overhead = common.median(paired)
       local name = key == "warm" and "gate, warm cache" or "gate, cold cache"
       common.add { section = "3 openresty", case = name, metric = "requests/s", unit = "",
-        samples = rps[key], peer = "plain proxy", ratio = med / plain, note = note(key) }
+        samples = rps[key], peer = "plain proxy", ratio = common.median(relative),
+        note = note(key) .. "; ratio: gate/plain paired by round" }
       common.add { section = "3 openresty", case = name, metric = "overhead", unit = "%",
         median = overhead, min = common.min(paired), max = common.max(paired), n = rounds, peer = "plain proxy",
         target = key == "warm" and "< 10%" or nil, met = (key == "warm" or nil) and overhead < 10,

@@ -97,7 +97,8 @@ local text = common.table()
 common.rows = all
 print(text)
 print()
-local footer = ("ratios are of medians; overhead = plain rps / gate rps - 1; %d s in all; CSV: %s/results.csv")
+local footer = ("ratios are of medians, but section 3's gate/plain ratios and overheads (plain rps / gate rps - 1),"
+  .. " which are medians of the per-round ratios; %d s in all; CSV: %s/results.csv")
   :format(os.time() - started, out_dir)
 print(footer)
 
