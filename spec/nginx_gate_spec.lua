@@ -15,19 +15,8 @@ local read_file = nginx.read_file
 -- The repository root, whatever the current directory.
 local ROOT = nginx.dir_of_caller():gsub("/spec$", "")
 
--- Replaces every occurrence of `old` (plain text); the example must contain
--- it, so that a change there fails here instead of going unnoticed.
 local function replace(text, old, new)
-  local at = text:find(old, 1, true)
-  assert(at, "examples/nginx-gate/nginx.conf no longer contains: " .. old)
-  local out, from = {}, 1
-  while at do
-    out[#out + 1] = text:sub(from, at - 1) .. new
-    from = at + #old
-    at = text:find(old, from, true)
-  end
-  out[#out + 1] = text:sub(from)
-  return table.concat(out)
+  return nginx.replace_all(text, old, new, "examples/nginx-gate/nginx.conf")
 end
 
 -- What the spec adds inside the http block: the upstream, which answers
@@ -47,13 +36,7 @@ local UPSTREAM = [[
 ]]
 
 -- nginx's temp files go into the temp dir, not /var/lib/nginx.
-local function temp_paths(dir)
-  local lines = {}
-  for _, kind in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
-    lines[#lines + 1] = ("    %s_temp_path %s/tmp/%s;\n"):format(kind, dir, kind)
-  end
-  return table.concat(lines)
-end
+local temp_paths = nginx.temp_paths
 
 -- The example's nginx.conf with its ports, paths and settings replaced.
 local function gate_conf(dir, gate_port, upstream_port, ca_file)

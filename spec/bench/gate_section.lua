@@ -32,18 +32,8 @@ local function env_number(name, default)
   return tonumber(os.getenv(name) or "") or default
 end
 
--- Replaces every occurrence of `old` (plain text), which must be there.
 local function replace(text, old, new)
-  local at = text:find(old, 1, true)
-  assert(at, "examples/nginx-gate/nginx.conf no longer contains: " .. old)
-  local out, from = {}, 1
-  while at do
-    out[#out + 1] = text:sub(from, at - 1) .. new
-    from = at + #old
-    at = text:find(old, from, true)
-  end
-  out[#out + 1] = text:sub(from)
-  return table.concat(out)
+  return nginx.replace_all(text, old, new, "examples/nginx-gate/nginx.conf")
 end
 
 -- The text of the block that opens at `from` (at its "{"), braces matched.
@@ -61,13 +51,7 @@ local function block_at(text, from)
   error("unbalanced braces in examples/nginx-gate/nginx.conf")
 end
 
-local function temp_paths(dir)
-  local lines = {}
-  for _, kind in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
-    lines[#lines + 1] = ("    %s_temp_path %s/tmp/%s;\n"):format(kind, dir, kind)
-  end
-  return table.concat(lines)
-end
+local temp_paths = nginx.temp_paths
 
 -- The upstream (a fixed small answer, no access log) and a way to empty
 -- the gate's cache between rounds.

@@ -164,6 +164,31 @@ function M.request(url, method, body, timeout, headers)
   return status, table.concat(out), response_headers
 end
 
+--- `text` with every `old` replaced by `new` (plain text); `old` must be
+--- there, so that a config that changed fails loudly instead of running
+--- half substituted. `what` names the text in that error.
+function M.replace_all(text, old, new, what)
+  local at = text:find(old, 1, true)
+  assert(at, (what or "the config") .. " no longer contains: " .. old)
+  local out, from = {}, 1
+  while at do
+    out[#out + 1] = text:sub(from, at - 1) .. new
+    from = at + #old
+    at = text:find(old, from, true)
+  end
+  out[#out + 1] = text:sub(from)
+  return table.concat(out)
+end
+
+--- The *_temp_path lines that keep nginx's temp files in dir/tmp.
+function M.temp_paths(dir)
+  local lines = {}
+  for _, kind in ipairs { "client_body", "proxy", "fastcgi", "uwsgi", "scgi" } do
+    lines[#lines + 1] = ("    %s_temp_path %s/tmp/%s;\n"):format(kind, dir, kind)
+  end
+  return table.concat(lines)
+end
+
 --- `user root;` when running as root (nginx would otherwise drop its worker
 --- to nobody, who cannot use the 0700 temp dir); nothing otherwise.
 function M.user_line()
