@@ -67,7 +67,7 @@ for case, v in pairs(medians) do if case:match("^JS SDK") then js = v end end
 for _, name in ipairs { "Lua 5.4", "LuaJIT" } do
   local v = medians["genesys.tokens " .. name]
   if v and raw then
-    ratios[#ratios + 1] = ("%s: %.2fx raw libcurl%s"):format(name, v / raw, js and (", %.1fx JS SDK"):format(v / js) or "")
+    ratios[#ratios + 1] = ("%s: %.2fx raw libcurl%s"):format(name, v / raw, js and (", %.2fx JS SDK"):format(v / js) or "")
   end
 end
 io.write(table.concat(ratios, "; "), "\n")

@@ -27,6 +27,7 @@ function request()
   n = n + 1
   if id > count then
     wrapped = wrapped + 1
+    rawset(_G, "wrapped", wrapped) -- a global, so that done() can thread:get it
     id = (id - 1) % count + 1
   end
   return wrk.format("GET", "/", { Authorization = ("Bearer tok-%s%05d"):format(prefix, id) })
