@@ -342,6 +342,5 @@ end
 Client.__close = Client.close
 client.run = run
 client.revoke_many = revoke_many
-client.Client = Client
 
 return client

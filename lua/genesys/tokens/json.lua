@@ -4,7 +4,6 @@ local cjson = require "cjson.safe"
 
 local codec = cjson.new()
 codec.decode_max_depth(64)
-codec.encode_max_depth(64)
 
 local null = codec.null
 local json = {}
@@ -52,10 +51,6 @@ function json.decode_object(text)
   if type(value) ~= "table" then return nil, "expected a JSON object, got a " .. type(value) end
   if #value > 0 then return nil, "expected a JSON object, got an array" end
   return strip_nulls(value)
-end
-
-function json.encode(value)
-  return codec.encode(value)
 end
 
 return json
