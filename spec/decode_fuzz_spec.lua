@@ -11,6 +11,7 @@
 local json = require "genesys.tokens.json"
 local errors = require "genesys.tokens.errors"
 local cjson = require "cjson"
+local reference = require "spec.support.json_reference"
 
 local SEED = tonumber(os.getenv("GT_FUZZ_SEED") or "") or 20240611
 local CASES = tonumber(os.getenv("GT_FUZZ_CASES") or "") or 15000
@@ -279,9 +280,41 @@ local function userdata_in(v, seen)
   return false
 end
 
-local function check_decode(body)
+-- Deep equality, integers and floats told apart (Lua 5.3+).
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) == "number" then return a == b and (not math.type or math.type(a) == math.type(b)) end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- What only lua-cjson takes (the reference is lenient, the decoder strict):
+-- hex, NaN and Infinity numbers, and an array passed for an object.
+local function lenient_only(body)
+  return body:find("0x", 1, true) or body:find("NaN", 1, true) or body:find("Infinity", 1, true)
+    or body:find("^%s*%[")
+end
+
+-- The decoder against the reference (lua-cjson and a walk): it never takes
+-- what the reference refuses, gives the same table when both take a text,
+-- and, on documents built as JSON (not mutated), takes what the reference
+-- takes unless only lenient JSON is in it.
+local function check_reference(body, origin, value)
+  local expected = reference(body)
+  if value and not expected then return "reference", "taken, but lua-cjson refuses it" end
+  if value and not same(value, expected) then return "reference", "a different table than lua-cjson's" end
+  if expected and not value and (origin == "wrong type" or origin == "random JSON") and not lenient_only(body) then
+    return "reference", "refused, but lua-cjson takes it and it is strict JSON"
+  end
+end
+
+local function check_decode(body, origin)
   local ok, value, err = pcall(json.decode_object, body)
   if not ok then return "raised", "raised: " .. tostring(value) end
+  local differs, how = check_reference(body, origin, value)
+  if differs then return differs, how end
   if type(value) == "table" then
     if userdata_in(value, {}) then return "null", "the table holds cjson.null (or other userdata)" end
     return "table"
@@ -361,7 +394,7 @@ local function run()
     else
       origin, body = random_body(fixed)
     end
-    local outcome, message = check_decode(body)
+    local outcome, message = check_decode(body, origin)
     results.kinds[outcome] = (results.kinds[outcome] or 0) + 1
     if message then note(outcome, case, origin, body, message) end
     for property, m in pairs(check_error(body)) do note(property, case, origin, body, m) end
@@ -408,6 +441,7 @@ describe("decoding fuzz", function()
     it("never raises", function() holds("raised") end)
     it("returns a table, or nil and a message", function() holds("shape") end)
     it("never leaves cjson.null in the table", function() holds("null") end)
+    it("agrees with lua-cjson (and the null walk) wherever both are strict", function() holds("reference") end)
   end)
 
   describe("errors.from_response", function()

@@ -16,6 +16,7 @@
 #include "gt_client.h"
 #include "gt_headers.h"
 #include "gt_url.h"
+#include "lua_json.h"
 
 #define CLIENT_MT "genesys.tokens.core.client"
 
@@ -440,6 +441,13 @@ static int core_escape_segment(lua_State *L) { return push_encoded(L, gt_append_
 static int core_base64(lua_State *L) { return push_encoded(L, gt_append_base64); }
 
 /* core.parse_count(s): a header's non-negative integer, or nil. */
+/* decode_object(text) -> table | nil, message (see lua_json.h) */
+static int core_decode_object(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  return gt_json_decode_object(L, text, len);
+}
+
 static int core_parse_count(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -503,6 +511,7 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"escape_segment", core_escape_segment},
     {"base64", core_base64},
     {"parse_count", core_parse_count},
+    {"decode_object", core_decode_object},
     {"now", core_now},
     {"sleep", core_sleep},
     {NULL, NULL}

@@ -1,0 +1,19 @@
+/* JSON text straight into Lua tables, for the bodies Genesys Cloud sends. */
+#ifndef LUA_JSON_H
+#define LUA_JSON_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+/* At most this many containers inside one another. */
+#define GT_JSON_MAX_DEPTH 64
+
+/* Decodes `text`, which must hold one JSON object (RFC 8259, nothing but
+ * blanks around it). Pushes the table and returns 1, or pushes nil and a
+ * message and returns 2. In the table, null is dropped (a field is absent;
+ * an array closes up and stays a sequence) and, on Lua 5.3+, a whole number
+ * that fits is an integer. Raises only when Lua runs out of memory. */
+int gt_json_decode_object(lua_State *L, const char *text, size_t len);
+
+#endif
