@@ -79,6 +79,18 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   if (colon == NULL)
     return;
   name_len = (size_t)(colon - line);
+  /* Every response carries headers we do not keep (Date, Server,
+   * Content-Type, Connection...): most are told apart by length alone. */
+  switch (name_len) {
+  case sizeof "retry-after" - 1:
+  case sizeof "content-length" - 1:
+  case sizeof "inin-correlation-id" - 1:
+  case sizeof "inin-ratelimit-count" - 1: /* and inin-ratelimit-reset */
+  case sizeof "inin-ratelimit-allowed" - 1:
+    break;
+  default:
+    return;
+  }
   value = colon + 1;
   value_len = len - name_len - 1;
   while (value_len > 0 && is_blank(*value)) {

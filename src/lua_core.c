@@ -137,10 +137,22 @@ static void set_integer(lua_State *L, const char *name, long long v) {
   }
 }
 
+/* The body of a 2xx response as `value`, decoded straight from the
+ * client's buffer (no Lua string of it is made), or `decode_error`. */
+static void set_decoded_body(lua_State *L, const gt_result *res) {
+  if (gt_json_decode_object(L, res->body, res->body_len) == 1) {
+    lua_setfield(L, -2, "value");
+  } else {
+    lua_setfield(L, -3, "decode_error");
+    lua_pop(L, 1);
+  }
+}
+
 /* Every call returns one table: method, url, and either the response
  * (status, body, correlation_id, retry_after, ratelimit_*) or the failure
- * (kind, code, message). A bad argument raises instead. */
-static int push_result(lua_State *L, const gt_result *res) {
+ * (kind, code, message). With `decode`, a 2xx body comes as `value` or
+ * `decode_error` instead of `body`. A bad argument raises instead. */
+static int push_result(lua_State *L, const gt_result *res, int decode) {
   if (res->outcome == GT_FAIL_ARGUMENT)
     return luaL_error(L, "%s", res->message);
   if (res->outcome == GT_FAIL_NOMEM)
@@ -165,8 +177,12 @@ static int push_result(lua_State *L, const gt_result *res) {
   }
   lua_pushinteger(L, (lua_Integer)res->status);
   lua_setfield(L, -2, "status");
-  lua_pushlstring(L, res->body, res->body_len);
-  lua_setfield(L, -2, "body");
+  if (decode && res->status >= 200 && res->status <= 299) {
+    set_decoded_body(L, res);
+  } else {
+    lua_pushlstring(L, res->body, res->body_len);
+    lua_setfield(L, -2, "body");
+  }
   if (res->meta.retry_after_raw[0]) {
     lua_pushstring(L, res->meta.retry_after_raw);
     lua_setfield(L, -2, "retry_after_raw");
@@ -178,15 +194,16 @@ static int push_result(lua_State *L, const gt_result *res) {
   return 1;
 }
 
-/* client:me(token, preserve_idle_ttl) -> GET /api/v2/tokens/me */
+/* client:me(token, preserve_idle_ttl, decode) -> GET /api/v2/tokens/me */
 static int client_me(lua_State *L) {
   gt_client *c = check_open(L);
   size_t token_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
   int preserve = lua_toboolean(L, 3);
+  int decode = lua_toboolean(L, 4);
   gt_result res;
   gt_get_token_info(c, token, token_len, preserve, &res);
-  return push_result(L, &res);
+  return push_result(L, &res, decode);
 }
 
 /* The calls that take just a token. */
@@ -198,7 +215,7 @@ static int token_call(lua_State *L, token_call_fn call) {
   const char *token = luaL_checklstring(L, 2, &token_len);
   gt_result res;
   call(c, token, token_len, &res);
-  return push_result(L, &res);
+  return push_result(L, &res, 0);
 }
 
 /* client:verify(token) -> HEAD /api/v2/tokens/me */
@@ -220,7 +237,7 @@ static int client_revoke(lua_State *L) {
   luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
   id = lua_tolstring(L, 3, &id_len);
   gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
-  return push_result(L, &res);
+  return push_result(L, &res, 0);
 }
 
 /* client:set_idle_timeout(token, json) -> PUT /api/v2/tokens/timeout */
@@ -231,7 +248,7 @@ static int client_set_idle_timeout(lua_State *L) {
   const char *json = luaL_checklstring(L, 3, &json_len);
   gt_result res;
   gt_put_idle_timeout(c, token, token_len, json, json_len, &res);
-  return push_result(L, &res);
+  return push_result(L, &res, 0);
 }
 
 /* client:login(client_id, client_secret) -> POST <login_url>/oauth/token */
@@ -242,7 +259,7 @@ static int client_login(lua_State *L) {
   const char *secret = luaL_checklstring(L, 3, &secret_len);
   gt_result res;
   gt_login_client_credentials(c, id, id_len, secret, secret_len, &res);
-  return push_result(L, &res);
+  return push_result(L, &res, 0);
 }
 
 /* ---------------------------------------------------------------- bulk */
@@ -298,7 +315,7 @@ static int bulk_start(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  return push_result(L, &res);
+  return push_result(L, &res, 0);
 }
 
 /* Collects finished transfers as { tag, result } pairs in the table on top
@@ -317,7 +334,7 @@ static void collect(void *ud, long tag, const gt_result *res) {
   lua_createtable(L, 2, 0);
   lua_pushinteger(L, (lua_Integer)tag);
   lua_rawseti(L, -2, 1);
-  push_result(L, res);
+  push_result(L, res, 0);
   lua_rawseti(L, -2, 2);
   lua_rawseti(L, -2, ++cs->n);
 }

@@ -3,15 +3,11 @@
 -- (spec/bench/fast_server.lua) on one keep-alive connection, Lua 5.4:
 --
 --   raw       libcurl alone (build/bench/raw_curl): the lower bound
---   core      the C core's transport:me(token): libcurl + the result table
---   cjson     core + cjson.decode of the body (a private cjson.safe instance)
---   decode    core + json.decode_object (cjson + strip_nulls in place: nulls, integers)
---   me        client:me(): core + decode + run() (options, token, retries, log, last_response)
--- and a proposed fix, prototyped here by patching the loaded module (the
--- library files are not changed):
---   nostrip   client:me() without the strip_nulls walk, which a body with
---             no null and no number does not need: the upper bound of the
---             gain when the C core flags such bodies (a byte scan in on_body)
+--   core      the C core's transport:me(token): libcurl, header parsing,
+--             the result table with the body as a Lua string
+--   decode    the same, the body decoded by the core into tables instead
+--             (src/lua_json.c: what me() uses)
+--   me        client:me(): decode + run() (options, token, retries, last_response)
 --
 --   lua5.4 spec/bench/profile_me.lua            timing: us/call, median of ROUNDS interleaved rounds
 --   lua5.4 spec/bench/profile_me.lua callgrind  instructions/call of each layer (valgrind), then
@@ -23,56 +19,21 @@ package.path = "./?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = (jit and "./build/luajit/?.so;" or "./build/5.4/?.so;") .. package.cpath
 
 local TOKEN = "bench-access-token-0123456789abcdef"
-local LAYERS = { "core", "cjson", "decode", "me", "nostrip" }
-
----------------------------------------------------------------- proposed fix
-
--- json.decode_object without the strip_nulls walk: right only for bodies
--- with no null and no number, as the fast endpoint's (checked below).
-local function install_nostrip()
-  local json = require "genesys.tokens.json"
-  local cjson = require("cjson.safe").new()
-  cjson.decode_max_depth(64)
-  local null = cjson.null
-  json.decode_object = function(text)
-    local v, err = cjson.decode(text)
-    if v == nil and err then return nil, "invalid JSON: " .. err end
-    if v == null or v == nil then return nil, "expected a JSON object, got null" end
-    if type(v) ~= "table" then return nil, "expected a JSON object, got a " .. type(v) end
-    if #v > 0 then return nil, "expected a JSON object, got an array" end
-    return v
-  end
-end
+local LAYERS = { "core", "decode", "me" }
 
 ---------------------------------------------------------------- one layer
 
 -- The loop body of a layer, for a client at base_url.
 local function layer_body(name, base_url)
-  if name == "nostrip" then install_nostrip() end
   local tokens = require "genesys.tokens"
-  local json = require "genesys.tokens.json"
-  local cjson = require("cjson.safe").new()
   local c = tokens.new { base_url = base_url, access_token = TOKEN }
   local t = c._transport
   local bodies = {
-    core = function() return t:me(TOKEN, false).status == 200 end,
-    cjson = function() return cjson.decode(t:me(TOKEN, false).body) ~= nil end,
-    decode = function() return json.decode_object(t:me(TOKEN, false).body) ~= nil end,
+    core = function() return t:me(TOKEN, false, false).status == 200 end,
+    decode = function() return t:me(TOKEN, false, true).value ~= nil end,
     me = function() return c:me() ~= nil end,
   }
-  bodies.nostrip = bodies.me
   local f = assert(bodies[name], "unknown layer " .. tostring(name))
-  -- The prototype must not change what me() returns: for this body
-  -- (no null, no number) strip_nulls must be a no-op.
-  local function same(a, b)
-    if type(a) ~= type(b) then return false end
-    if type(a) ~= "table" then return a == b and (not math.type or math.type(a) == math.type(b)) end
-    for k, v in pairs(a) do if not same(v, b[k]) then return false end end
-    for k in pairs(b) do if a[k] == nil then return false end end
-    return true
-  end
-  local body = t:me(TOKEN, false).body
-  assert(same(cjson.decode(body), json.decode_object(body)), "this body needs strip_nulls")
   local info = assert(c:me())
   assert(info.organization.name == "Acme Contact Center" and info.authorizedScope[4] == "oauth:token:delete"
     and info.OAuthClient.roleDivisions[1].divisionId == "*", "the TokenInfo differs")
@@ -122,11 +83,9 @@ end
 
 local DESCRIBE = {
   raw = "libcurl alone (C), the lower bound",
-  core = "+ C core: request setup, header parsing, result table",
-  cjson = "+ cjson.decode of the body",
-  decode = "+ strip_nulls (in place: nulls dropped, integers)",
+  core = "+ C core: request setup, header parsing, result table, body string",
+  decode = "the body decoded by the core into tables instead of a string",
   me = "+ run(): options, token, retries, last_response",
-  nostrip = "me() without strip_nulls (the proposed fix's upper bound)",
 }
 
 local function timing()
@@ -157,14 +116,12 @@ local function timing()
   local prev
   for _, n in ipairs(names) do
     local m = common.median(us[n])
-    local step = (n == "nostrip") and (m - common.median(us.me)) or (prev and m - prev or 0)
-    print(("%-9s %9.2f %+9.2f %9.2f  %s%s"):format(n, m, step, m / common.median(us.raw), DESCRIBE[n],
-      (n == "nostrip") and " (step: vs me)" or ""))
-    if n ~= "nostrip" then prev = m end
+    local step = prev and m - prev or 0
+    print(("%-9s %9.2f %+9.2f %9.2f  %s"):format(n, m, step, m / common.median(us.raw), DESCRIBE[n]))
+    prev = m
   end
   local raw = common.median(us.raw)
-  print(("calls/s as a share of raw libcurl: me %.2f, nostrip %.2f"):format(
-    raw / common.median(us.me), raw / common.median(us.nostrip)))
+  print(("calls/s as a share of raw libcurl: me %.2f"):format(raw / common.median(us.me)))
 end
 
 -- Instructions per call of each layer: two runs of different lengths under
@@ -177,7 +134,7 @@ local function callgrind()
     for _, n in ipairs(LAYERS) do names[#names + 1] = n end
     print(("instructions per call (valgrind callgrind, runs of %d and %d calls)"):format(n1, n2))
     print(("%-9s %12s %12s  %s"):format("layer", "Ir/call", "step", "what the step adds"))
-    local prev, me_ir
+    local prev
     for _, n in ipairs(names) do
       local ir = {}
       for i, calls in ipairs { n1, n2 } do
@@ -187,10 +144,9 @@ local function callgrind()
         if not ir[i] then error(n .. " under callgrind failed:\n" .. out) end
       end
       local per = (ir[2] - ir[1]) / (n2 - n1)
-      if n == "me" then me_ir = per end
-      local step = (n == "nostrip") and per - me_ir or (prev and per - prev or 0)
+      local step = prev and per - prev or 0
       print(("%-9s %12.0f %+12.0f  %s"):format(n, per, step, DESCRIBE[n]))
-      if n ~= "nostrip" then prev = per end
+      prev = per
     end
 
     -- The top functions of `me`, with an interpreter linked statically

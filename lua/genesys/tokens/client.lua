@@ -157,8 +157,11 @@ end
 local CALLS = {
   me = {
     options = { access_token = "string", preserve_idle_ttl = "boolean", raw = "boolean" },
-    send = function(t, token, o) return t:me(token, o.preserve_idle_ttl == true) end,
+    -- `decode`: the core decodes a 2xx body itself (res.value), sparing a
+    -- Lua string of it; the ngx transport ignores it and returns the body.
+    send = function(t, token, o, decode) return t:me(token, o.preserve_idle_ttl == true, decode) end,
     returns = "object",
+    decodes = true,
   },
   verify = {
     options = { access_token = "string" },
@@ -205,7 +208,8 @@ local function result_of(self, call, res, bearer, raw)
     return nil, errors.from_response(res, secrets_of(self, bearer))
   end
   if call.returns == "true" then return true end
-  local value, err = json.decode_object(res.body)
+  local value, err = res.value, res.decode_error
+  if value == nil and err == nil then value, err = json.decode_object(res.body) end
   if value and raw then return res.body end -- checked, but as the API sent it
   if not value then
     return nil, errors.new({ kind = "decode", status = res.status, message = err,
@@ -227,6 +231,8 @@ local function run(self, name, opts, arg, level)
   local call = CALLS[name]
   local o = options.call(opts, call.options, level)
   if call.check then arg = call.check(arg, level) end
+  -- Not when the text is wanted: raw results, and trace logs of the body.
+  if call.decodes then arg = not o.raw and self._logger == nil end
 
   local transport, sleep, now = pick(self)
   if not transport then return nil, sleep end -- sleep is the "blocked" error
