@@ -65,9 +65,35 @@ static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
   dst[n] = '\0';
 }
 
+/* The fields we keep, by header name. */
+enum field { NONE, CORRELATION_ID, RETRY_AFTER, CONTENT_LENGTH, RL_COUNT, RL_ALLOWED, RL_RESET };
+
+/* Which field a header name is. Every response carries headers we do not
+ * keep (Date, Server, Content-Type, Connection...): the length and one
+ * letter pick the only candidate, so each line is compared once at most. */
+static enum field field_of(const char *name, size_t len) {
+  switch (len) {
+  case sizeof "retry-after" - 1:
+    return name_is(name, len, "retry-after") ? RETRY_AFTER : NONE;
+  case sizeof "content-length" - 1:
+    return name_is(name, len, "content-length") ? CONTENT_LENGTH : NONE;
+  case sizeof "inin-correlation-id" - 1:
+    return name_is(name, len, "inin-correlation-id") ? CORRELATION_ID : NONE;
+  case sizeof "inin-ratelimit-count" - 1: /* and inin-ratelimit-reset */
+    if (name[15] == 'c' || name[15] == 'C')
+      return name_is(name, len, "inin-ratelimit-count") ? RL_COUNT : NONE;
+    return name_is(name, len, "inin-ratelimit-reset") ? RL_RESET : NONE;
+  case sizeof "inin-ratelimit-allowed" - 1:
+    return name_is(name, len, "inin-ratelimit-allowed") ? RL_ALLOWED : NONE;
+  default:
+    return NONE;
+  }
+}
+
 void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   const char *colon, *value;
-  size_t name_len, value_len;
+  size_t value_len;
+  enum field field;
 
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
     len--;
@@ -78,21 +104,11 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   colon = memchr(line, ':', len);
   if (colon == NULL)
     return;
-  name_len = (size_t)(colon - line);
-  /* Every response carries headers we do not keep (Date, Server,
-   * Content-Type, Connection...): most are told apart by length alone. */
-  switch (name_len) {
-  case sizeof "retry-after" - 1:
-  case sizeof "content-length" - 1:
-  case sizeof "inin-correlation-id" - 1:
-  case sizeof "inin-ratelimit-count" - 1: /* and inin-ratelimit-reset */
-  case sizeof "inin-ratelimit-allowed" - 1:
-    break;
-  default:
+  field = field_of(line, (size_t)(colon - line));
+  if (field == NONE)
     return;
-  }
   value = colon + 1;
-  value_len = len - name_len - 1;
+  value_len = len - (size_t)(colon - line) - 1;
   while (value_len > 0 && is_blank(*value)) {
     value++;
     value_len--;
@@ -100,18 +116,27 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   while (value_len > 0 && is_blank(value[value_len - 1]))
     value_len--;
 
-  if (name_is(line, name_len, "inin-correlation-id")) {
+  switch (field) {
+  case CORRELATION_ID:
     copy_visible(m->correlation_id, sizeof m->correlation_id, value, value_len);
-  } else if (name_is(line, name_len, "retry-after")) {
+    break;
+  case RETRY_AFTER:
     copy_visible(m->retry_after_raw, sizeof m->retry_after_raw, value, value_len);
     m->retry_after = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "content-length")) {
+    break;
+  case CONTENT_LENGTH:
     m->content_length = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-count")) {
+    break;
+  case RL_COUNT:
     m->ratelimit_count = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-allowed")) {
+    break;
+  case RL_ALLOWED:
     m->ratelimit_allowed = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-reset")) {
+    break;
+  case RL_RESET:
     m->ratelimit_reset = gt_parse_count(value, value_len);
+    break;
+  case NONE:
+    break;
   }
 }
