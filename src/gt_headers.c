@@ -1,5 +1,6 @@
 #include "gt_headers.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Large enough for any real count or delay, far from overflow. */
@@ -35,24 +36,54 @@ long long gt_parse_count(const char *s, size_t len) {
   return v > GT_COUNT_CAP ? GT_COUNT_CAP : v;
 }
 
+/* Header names are compared 8 bytes at a time: `want` is lowercase
+ * letters, digits and '-', `len` bytes long (at least 8); a letter of
+ * `name` matches in either case, anything else exactly. */
+static uint64_t word_at(const char *p) {
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
 static int name_is(const char *name, size_t len, const char *want) {
-  size_t i;
-  if (len != strlen(want))
-    return 0;
-  for (i = 0; i < len; i++) {
-    char c = name[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
-    if (c != want[i])
+  size_t i = 0;
+  for (;;) {
+    uint64_t w;
+    if (i + 8 > len)
+      i = len - 8; /* the last word overlaps the one before */
+    w = word_at(want + i);
+    /* 0x20 in each byte of w that is a letter (the only bytes with 0x40). */
+    if ((word_at(name + i) | ((w & 0x4040404040404040ULL) >> 1)) != w)
       return 0;
+    if (i + 8 == len)
+      return 1;
+    i += 8;
   }
-  return 1;
 }
 
 /* Copies a header value into a fixed field, keeping visible ASCII only so
  * that nothing a server sends can forge a line in a log or an error. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* True when every byte of the word is visible ASCII (0x21 to 0x7e). */
+static int all_visible(uint64_t w) {
+  uint64_t below = (w - ONES * 0x21) & ~w;              /* flags a byte under 0x21 */
+  uint64_t above = ((w & ~HIGHS) + ONES) | w;           /* flags 0x7f and over */
+  return ((below | above) & HIGHS) == 0;
+}
+
 static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
   size_t i, n = 0;
+  if (len >= 8 && len < size) { /* the usual value: an id, all visible */
+    for (i = 0; i + 8 <= len && all_visible(word_at(v + i)); i += 8) {
+    }
+    if (i + 8 > len && all_visible(word_at(v + len - 8))) {
+      memcpy(dst, v, len);
+      dst[len] = '\0';
+      return;
+    }
+  }
   for (i = 0; i < len && n + 1 < size; i++) {
     unsigned char c = (unsigned char)v[i];
     if (c > 0x20 && c < 0x7f)
@@ -95,6 +126,14 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   size_t value_len;
   enum field field;
 
+  if (len == 0)
+    return;
+  switch (line[0]) { /* most lines are none of ours: they end here */
+  case 'H': case 'c': case 'C': case 'i': case 'I': case 'r': case 'R':
+    break;
+  default:
+    return;
+  }
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
     len--;
   if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
