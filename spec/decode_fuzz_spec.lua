@@ -9,6 +9,7 @@
 -- the fixed seed and the number of random cases; GT_FUZZ_SECONDS bounds the
 -- CPU time spent generating them.
 local json = require "genesys.tokens.json"
+local core = require "genesys.tokens.core"
 local errors = require "genesys.tokens.errors"
 local cjson = require "cjson"
 local reference = require "spec.support.json_reference"
@@ -310,10 +311,25 @@ local function check_reference(body, origin, value)
   end
 end
 
+-- The string cache me() decodes with (core.decode_object's second
+-- argument) changes nothing: the same table, or the same message. It
+-- outlives each call, so every body meets what the bodies before it left.
+local function check_cache(body, value, err)
+  local ok, cached, cached_err = pcall(core.decode_object, body, true)
+  if not ok then return "cache", "raised with the cache: " .. tostring(cached) end
+  if value == nil then
+    if cached ~= nil or cached_err ~= err then return "cache", "another failure with the cache" end
+  elseif not same(value, cached) then
+    return "cache", "a different table with the cache"
+  end
+end
+
 local function check_decode(body, origin)
   local ok, value, err = pcall(json.decode_object, body)
   if not ok then return "raised", "raised: " .. tostring(value) end
   local differs, how = check_reference(body, origin, value)
+  if differs then return differs, how end
+  differs, how = check_cache(body, value, err)
   if differs then return differs, how end
   if type(value) == "table" then
     if userdata_in(value, {}) then return "null", "the table holds cjson.null (or other userdata)" end
@@ -442,6 +458,7 @@ describe("decoding fuzz", function()
     it("returns a table, or nil and a message", function() holds("shape") end)
     it("never leaves cjson.null in the table", function() holds("null") end)
     it("agrees with lua-cjson (and the null walk) wherever both are strict", function() holds("reference") end)
+    it("gives the same with the string cache as without it", function() holds("cache") end)
   end)
 
   describe("errors.from_response", function()

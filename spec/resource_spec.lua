@@ -148,6 +148,29 @@ describe("the rest of the Tokens resource", function()
       assert.equal(200, c:last_response().status, "a copy, not the client's own table")
     end)
 
+    it("after a TokenInfo the core decoded: the same fields, read from the core only when asked", function()
+      local c = client("tok-admin", { timeout = 0.3 })
+      local info = assert(c:me())
+      assert.is_table(info.organization)
+      local last = c:last_response()
+      assert.same({ "GET", srv.http_url .. "/api/v2/tokens/me", 200, 1, fake.log()[1].correlation_id, 300, 1 },
+        { last.method, last.url, last.status, last.attempts, last.correlation_id, last.ratelimit.allowed,
+          last.ratelimit.count })
+      assert.is_nil(last.body)
+      -- A later call that gets no response at all leaves it as it was.
+      fake.fault { kind = "delay", seconds = 1 }
+      local none, err = c:me { preserve_idle_ttl = true }
+      assert.is_nil(none)
+      assert.equal("timeout", err.kind)
+      assert.same(last, c:last_response())
+      -- ...and a later response replaces it.
+      assert.is_true(c:verify())
+      assert.equal("HEAD", c:last_response().method)
+      assert(c:me())
+      assert.equal("GET", c:last_response().method)
+      assert.equal(4, c:last_response().ratelimit.count) -- the one that timed out counted too
+    end)
+
     it("keeps Retry-After of a 429 that was given up on", function()
       fake.fault { kind = "429", retry_after = 60 }
       local c = client("tok-admin")

@@ -74,28 +74,33 @@ describe("against the fake Genesys Cloud", function()
     it("gives the same table whether the core decodes the body or the Lua layer does", function()
       for _, token in ipairs { "tok-admin", "tok-cloned", "tok-nulls" } do
         local c = client(token)
-        local direct = c._transport:me(token, false, true)
-        assert.is_table(direct.value)
+        -- Decoded by the core: the table and the status, nothing else.
+        local direct, status = c._transport:me(token, false, true)
+        assert.is_table(direct)
+        assert.equal(200, status)
         assert.is_nil(direct.body)
         local text = c._transport:me(token, false, false)
         assert.is_nil(text.value)
-        assert.same(assert(require("genesys.tokens.json").decode_object(text.body)), direct.value)
+        assert.same(assert(require("genesys.tokens.json").decode_object(text.body)), direct)
         -- me() decodes in the core without a logger, in Lua with one (whose
         -- trace entries show the body) and with raw = true.
         local logged = client(token, { log_level = "trace", logger = function() end })
-        assert.same(direct.value, assert(c:me()))
-        assert.same(direct.value, assert(logged:me()))
+        assert.same(direct, assert(c:me()))
+        assert.same(direct, assert(logged:me()))
         assert.equal(text.body, assert(c:me { raw = true }))
       end
     end)
 
     it("returns a decode error for a 2xx body that is not JSON, from either decoder", function()
       local c = client("tok-admin")
-      local res = c._transport:me("tok-admin", false, true)
-      assert.is_nil(res.decode_error)
+      local decoded, status = c._transport:me("tok-admin", false, true)
+      assert.is_table(decoded.organization)
+      assert.equal(200, status)
       fake.fault { kind = "truncated_json" }
-      res = c._transport:me("tok-admin", false, true)
-      assert.is_nil(res.value)
+      local res, none = c._transport:me("tok-admin", false, true)
+      assert.is_nil(none)
+      assert.is_nil(res.body)
+      assert.equal(200, res.status)
       assert.matches("^invalid JSON: ", res.decode_error)
       for _, opts in ipairs { {}, { log_level = "trace", logger = function() end } } do
         fake.fault { kind = "truncated_json" }

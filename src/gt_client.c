@@ -12,9 +12,20 @@
 
 #define GT_API_TOKENS "/api/v2/tokens/"
 
+/* The last HTTP response the client's handle received: what
+ * gt_last_response gives, kept apart from the handle's own fields, which
+ * the next request overwrites even when it gets no response. */
+typedef struct gt_last {
+  long status;        /* 0: none yet */
+  const char *method;
+  gt_buffer url;
+  gt_meta meta;
+} gt_last;
+
 struct gt_client {
   gt_config config;
   gt_transfer single; /* the one-call-at-a-time handle: its connection stays alive */
+  gt_last last;
 };
 
 int gt_global_init(void) {
@@ -134,6 +145,7 @@ void gt_client_free(gt_client *c) {
   if (c == NULL)
     return;
   gt_transfer_cleanup(&c->single);
+  gt_buffer_free(&c->last.url);
   config_free(&c->config);
   free(c);
 }
@@ -155,6 +167,7 @@ gt_client *gt_client_new(const gt_options *o, char *err, size_t err_size) {
     gt_client_free(c);
     return NULL;
   }
+  gt_buffer_init(&c->last.url, (size_t)-1);
   if (gt_transfer_init(&c->single, &c->config) != 0) {
     snprintf(err, err_size, "libcurl could not create a handle");
     gt_client_free(c);
@@ -221,9 +234,32 @@ static gt_outcome prepare_bearer(const gt_config *c, gt_transfer *t, const char 
   return gt_transfer_prepare(t, &rq, res);
 }
 
-static gt_outcome perform(gt_client *c, gt_result *res) {
+/* Performs the prepared request; a response to an API call (not to a
+ * login) becomes the last response. */
+static gt_outcome perform(gt_client *c, int is_api_call, gt_result *res) {
   CURLcode rc = curl_easy_perform(c->single.easy);
-  return gt_transfer_finish(&c->single, rc, res);
+  if (gt_transfer_finish(&c->single, rc, res) == GT_DONE && is_api_call) {
+    gt_last *last = &c->last;
+    last->status = res->status;
+    last->method = res->method;
+    last->meta = res->meta;
+    gt_buffer_clear(&last->url);
+    if (gt_buffer_puts(&last->url, res->url) != GT_BUFFER_OK)
+      gt_buffer_clear(&last->url); /* out of memory: the URL is left out */
+  }
+  return res->outcome;
+}
+
+int gt_last_response(const gt_client *c, gt_result *res) {
+  gt_result_init(res);
+  if (c->last.status == 0)
+    return 0;
+  res->outcome = GT_DONE;
+  res->status = c->last.status;
+  res->method = c->last.method;
+  res->url = c->last.url.data ? c->last.url.data : "";
+  res->meta = c->last.meta;
+  return 1;
 }
 
 static gt_outcome bearer_call(gt_client *c, const char *method, const char *path,
@@ -234,7 +270,7 @@ static gt_outcome bearer_call(gt_client *c, const char *method, const char *path
   if (prepare_bearer(&c->config, &c->single, method, path, segment, segment_len, token,
                      token_len, body, body_len, res) != GT_DONE)
     return res->outcome;
-  return perform(c, res);
+  return perform(c, 1, res);
 }
 
 gt_outcome gt_get_token_info(gt_client *c, const char *token, size_t token_len,
@@ -328,7 +364,7 @@ gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_l
   memset(auth.data, 0, auth.cap);
   gt_buffer_free(&auth);
   if (rc == GT_DONE)
-    perform(c, res);
+    perform(c, 0, res);
   gt_transfer_forget_headers(t);
   return res->outcome;
 }

@@ -75,6 +75,10 @@ gt_outcome gt_login_client_credentials(gt_client *c, const char *id, size_t id_l
                                        const char *secret, size_t secret_len,
                                        gt_result *res);
 
+/* The last HTTP response of the calls above (whatever its status; not a
+ * bulk run's), without its body: 1, or 0 when none has come yet. */
+int gt_last_response(const gt_client *c, gt_result *res);
+
 /* Bulk revocation on libcurl's multi interface: several DELETEs in flight
  * on one thread, connections shared. The caller starts transfers while
  * slots are free and polls for the finished ones; pacing, retries and

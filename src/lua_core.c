@@ -137,22 +137,11 @@ static void set_integer(lua_State *L, const char *name, long long v) {
   }
 }
 
-/* The body of a 2xx response as `value`, decoded straight from the
- * client's buffer (no Lua string of it is made), or `decode_error`. */
-static void set_decoded_body(lua_State *L, const gt_result *res) {
-  if (gt_json_decode_object(L, res->body, res->body_len) == 1) {
-    lua_setfield(L, -2, "value");
-  } else {
-    lua_setfield(L, -3, "decode_error");
-    lua_pop(L, 1);
-  }
-}
-
 /* Every call returns one table: method, url, and either the response
  * (status, body, correlation_id, retry_after, ratelimit_*) or the failure
- * (kind, code, message). With `decode`, a 2xx body comes as `value` or
- * `decode_error` instead of `body`. A bad argument raises instead. */
-static int push_result(lua_State *L, const gt_result *res, int decode) {
+ * (kind, code, message). A bad argument raises instead. `with_body` 0
+ * leaves the body out (last_response, an undecodable body). */
+static int push_result(lua_State *L, const gt_result *res, int with_body) {
   if (res->outcome == GT_FAIL_ARGUMENT)
     return luaL_error(L, "%s", res->message);
   if (res->outcome == GT_FAIL_NOMEM)
@@ -177,9 +166,7 @@ static int push_result(lua_State *L, const gt_result *res, int decode) {
   }
   lua_pushinteger(L, (lua_Integer)res->status);
   lua_setfield(L, -2, "status");
-  if (decode && res->status >= 200 && res->status <= 299) {
-    set_decoded_body(L, res);
-  } else {
+  if (with_body) {
     lua_pushlstring(L, res->body, res->body_len);
     lua_setfield(L, -2, "body");
   }
@@ -194,7 +181,12 @@ static int push_result(lua_State *L, const gt_result *res, int decode) {
   return 1;
 }
 
-/* client:me(token, preserve_idle_ttl, decode) -> GET /api/v2/tokens/me */
+/* client:me(token, preserve_idle_ttl, decode) -> GET /api/v2/tokens/me.
+ * With `decode`, a 2xx body is decoded straight from the client's buffer
+ * (no Lua string of it is made) and the call returns the table and the
+ * status, and nothing else: the rest is client:last_response()'s. A body
+ * that does not decode gives the result table with `decode_error` and no
+ * `body`. */
 static int client_me(lua_State *L) {
   gt_client *c = check_open(L);
   size_t token_len;
@@ -203,7 +195,25 @@ static int client_me(lua_State *L) {
   int decode = lua_toboolean(L, 4);
   gt_result res;
   gt_get_token_info(c, token, token_len, preserve, &res);
-  return push_result(L, &res, decode);
+  if (!decode || res.outcome != GT_DONE || res.status < 200 || res.status > 299)
+    return push_result(L, &res, 1);
+  if (gt_json_decode_object(L, res.body, res.body_len, 1) == 1) {
+    lua_pushinteger(L, (lua_Integer)res.status);
+    return 2;
+  }
+  push_result(L, &res, 0); /* above nil and the decoder's message */
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "decode_error");
+  return 1;
+}
+
+/* client:last_response() -> the result table of the last response to an
+ * API call (no body), or nil before the first. */
+static int client_last_response(lua_State *L) {
+  gt_result res;
+  if (!gt_last_response(check_open(L), &res))
+    return 0;
+  return push_result(L, &res, 0);
 }
 
 /* The calls that take just a token. */
@@ -215,7 +225,7 @@ static int token_call(lua_State *L, token_call_fn call) {
   const char *token = luaL_checklstring(L, 2, &token_len);
   gt_result res;
   call(c, token, token_len, &res);
-  return push_result(L, &res, 0);
+  return push_result(L, &res, 1);
 }
 
 /* client:verify(token) -> HEAD /api/v2/tokens/me */
@@ -237,7 +247,7 @@ static int client_revoke(lua_State *L) {
   luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
   id = lua_tolstring(L, 3, &id_len);
   gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
-  return push_result(L, &res, 0);
+  return push_result(L, &res, 1);
 }
 
 /* client:set_idle_timeout(token, json) -> PUT /api/v2/tokens/timeout */
@@ -248,7 +258,7 @@ static int client_set_idle_timeout(lua_State *L) {
   const char *json = luaL_checklstring(L, 3, &json_len);
   gt_result res;
   gt_put_idle_timeout(c, token, token_len, json, json_len, &res);
-  return push_result(L, &res, 0);
+  return push_result(L, &res, 1);
 }
 
 /* client:login(client_id, client_secret) -> POST <login_url>/oauth/token */
@@ -259,7 +269,7 @@ static int client_login(lua_State *L) {
   const char *secret = luaL_checklstring(L, 3, &secret_len);
   gt_result res;
   gt_login_client_credentials(c, id, id_len, secret, secret_len, &res);
-  return push_result(L, &res, 0);
+  return push_result(L, &res, 1);
 }
 
 /* ---------------------------------------------------------------- bulk */
@@ -315,7 +325,7 @@ static int bulk_start(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  return push_result(L, &res, 0);
+  return push_result(L, &res, 1);
 }
 
 /* Collects finished transfers as { tag, result } pairs in the table on top
@@ -334,7 +344,7 @@ static void collect(void *ud, long tag, const gt_result *res) {
   lua_createtable(L, 2, 0);
   lua_pushinteger(L, (lua_Integer)tag);
   lua_rawseti(L, -2, 1);
-  push_result(L, res, 0);
+  push_result(L, res, 1);
   lua_rawseti(L, -2, 2);
   lua_rawseti(L, -2, ++cs->n);
 }
@@ -457,13 +467,15 @@ static int push_encoded(lua_State *L, int (*encode)(gt_buffer *, const char *, s
 static int core_escape_segment(lua_State *L) { return push_encoded(L, gt_append_segment); }
 static int core_base64(lua_State *L) { return push_encoded(L, gt_append_base64); }
 
-/* core.parse_count(s): a header's non-negative integer, or nil. */
-/* decode_object(text) -> table | nil, message (see lua_json.h) */
+/* core.decode_object(text [, cache_strings]) -> table | nil, message (see
+ * lua_json.h); cache_strings as me() decodes, for the specs. */
 static int core_decode_object(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
-  return gt_json_decode_object(L, text, len);
+  return gt_json_decode_object(L, text, len, lua_toboolean(L, 2));
 }
+
+/* core.parse_count(s): a header's non-negative integer, or nil. */
 
 static int core_parse_count(lua_State *L) {
   size_t len;
@@ -515,6 +527,7 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"idle_timeout", client_idle_timeout},
     {"set_idle_timeout", client_set_idle_timeout},
     {"login", client_login},
+    {"last_response", client_last_response},
     {"bulk", client_bulk},
     {"close", client_close},
     {"closed", client_closed},

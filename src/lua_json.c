@@ -29,8 +29,28 @@
 /* Digits that always fit a double exactly (2^53 has 16). */
 #define EXACT_DIGITS 15
 
+/* The string cache (with cache_strings): short strings already made, in
+ * slots picked by a hash of their bytes. The keys of a TokenInfo, and most
+ * of its values, are the same every call, and pushing a string from here
+ * costs less than Lua hashing and interning its bytes anew. One cache per
+ * Lua state, in its registry: a userdata holding the bytes of each slot's
+ * string, whose user value (a table) holds the string itself at slot + 1.
+ * At most 256 strings of 40 bytes, kept for the state's lifetime. */
+#define CACHE_BITS 8
+#define CACHE_SLOTS (1 << CACHE_BITS)
+#define CACHE_MAX_LEN 40 /* Lua 5.4 interns (and hashes) strings up to 40 bytes */
+typedef struct {
+  unsigned char len; /* length + 1; 0 for an empty slot */
+  char bytes[CACHE_MAX_LEN];
+} cache_entry;
+typedef struct {
+  cache_entry entries[CACHE_SLOTS];
+} string_cache;
+
 typedef struct {
   lua_State *L;
+  string_cache *cache; /* NULL: no cache */
+  int cache_index;     /* stack slot of the cache's strings table */
   const char *text, *p, *end;
   int scratch;  /* stack slot of the unescaping buffer (a userdata) */
   char *buf;    /* its memory, NULL until a string has an escape */
@@ -87,6 +107,45 @@ static const char *plain_run(const char *p, const char *end) {
 }
 
 static int value(decoder *d, int depth);
+
+/* The slot of a string: its length and its first and last 8 bytes, mixed.
+ * Strings that differ only in the middle share a slot (and take turns). */
+static unsigned cache_slot(const char *s, size_t len) {
+  uint64_t a = 0, b = 0, h;
+  if (len >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + len - 8, 8);
+  } else {
+    memcpy(&a, s, len);
+  }
+  h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ len) * 0xff51afd7ed558ccdULL;
+  return (unsigned)(h >> (64 - CACHE_BITS));
+}
+
+/* Pushes the string of `len` bytes at s, from the cache when it is there;
+ * a string that was not takes its slot. */
+static void push_string(decoder *d, const char *s, size_t len) {
+  lua_State *L = d->L;
+  cache_entry *e;
+  unsigned slot;
+  if (d->cache == NULL || len > CACHE_MAX_LEN) {
+    lua_pushlstring(L, s, len);
+    return;
+  }
+  slot = cache_slot(s, len);
+  e = &d->cache->entries[slot];
+  if (e->len == len + 1 && memcmp(e->bytes, s, len) == 0) {
+    lua_rawgeti(L, d->cache_index, (int)slot + 1);
+    return;
+  }
+  lua_pushlstring(L, s, len);
+  lua_pushvalue(L, -1);
+  e->len = 0; /* empty until the slot holds the string (the table was made
+               * with all its slots: storing one allocates nothing) */
+  lua_rawseti(L, d->cache_index, (int)slot + 1);
+  memcpy(e->bytes, s, len);
+  e->len = (unsigned char)(len + 1);
+}
 
 /* The 4 hex digits at p, or -1. */
 static long hex4(const char *p) {
@@ -156,7 +215,7 @@ static int escaped_string(decoder *d, const char *run) {
       break;
     if (*p == '"') {
       d->p = p + 1;
-      lua_pushlstring(d->L, out, (size_t)(o - out));
+      push_string(d, out, (size_t)(o - out));
       return GOT_VALUE;
     }
     if ((unsigned char)*p < 0x20) {
@@ -210,7 +269,7 @@ static int string(decoder *d) {
     return fail(d, "unfinished string");
   if (*p == '"') {
     d->p = p + 1;
-    lua_pushlstring(d->L, run, (size_t)(p - run));
+    push_string(d, run, (size_t)(p - run));
     return GOT_VALUE;
   }
   if (*p == '\\')
@@ -470,16 +529,52 @@ static const char *kind_of(char first) {
   }
 }
 
-int gt_json_decode_object(lua_State *L, const char *text, size_t len) {
+#if LUA_VERSION_NUM >= 502
+#define set_uservalue lua_setuservalue
+#define get_uservalue lua_getuservalue
+#else
+#define set_uservalue lua_setfenv
+#define get_uservalue lua_getfenv
+#endif
+
+static const char CACHE_KEY = 0; /* its address keys the cache in the registry */
+
+/* The state's cache (made on first use), its strings table pushed. */
+static string_cache *get_cache(lua_State *L) {
+  string_cache *c;
+  lua_pushlightuserdata(L, (void *)&CACHE_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  c = (string_cache *)lua_touserdata(L, -1);
+  if (c == NULL) {
+    lua_pop(L, 1);
+    c = (string_cache *)lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    lua_createtable(L, CACHE_SLOTS, 0);
+    set_uservalue(L, -2);
+    lua_pushlightuserdata(L, (void *)&CACHE_KEY);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  get_uservalue(L, -1);
+  lua_remove(L, -2);
+  return c;
+}
+
+int gt_json_decode_object(lua_State *L, const char *text, size_t len, int cache_strings) {
   decoder d;
   int base = lua_gettop(L), got;
   char first;
+  luaL_checkstack(L, LEVEL_SLOTS + 2, "decoding JSON"); /* + the cache and the scratch slot */
+  d.cache = NULL;
+  if (cache_strings) {
+    d.cache = get_cache(L);
+    d.cache_index = lua_gettop(L);
+  }
   d.L = L;
   d.text = d.p = text;
   d.end = text + len;
   d.buf = NULL;
   d.err[0] = '\0';
-  luaL_checkstack(L, LEVEL_SLOTS, "decoding JSON");
   lua_pushnil(L); /* the slot of the unescaping buffer */
   d.scratch = lua_gettop(L);
   skip_blanks(&d);
@@ -502,7 +597,7 @@ int gt_json_decode_object(lua_State *L, const char *text, size_t len) {
     lua_pushfstring(L, "expected a JSON object, got %s", kind_of(first));
     return 2;
   }
-  lua_replace(L, d.scratch); /* the table takes the buffer's slot */
+  lua_replace(L, base + 1); /* the table takes the first slot */
   lua_settop(L, base + 1);
   return 1;
 }

@@ -30,7 +30,7 @@ local function layer_body(name, base_url)
   local t = c._transport
   local bodies = {
     core = function() return t:me(TOKEN, false, false).status == 200 end,
-    decode = function() return t:me(TOKEN, false, true).value ~= nil end,
+    decode = function() local info, status = t:me(TOKEN, false, true) return status == 200 and info ~= nil end,
     me = function() return c:me() ~= nil end,
   }
   local f = assert(bodies[name], "unknown layer " .. tostring(name))

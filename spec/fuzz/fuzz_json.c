@@ -3,9 +3,10 @@
  * table, or nil and a message of the documented shape; a table is only
  * made from text that opens with '{'; every value in it is a table, string,
  * number or boolean (never nil or userdata) and arrays are sequences; the
- * same text with a byte after it is refused. A failed invariant calls
- * __builtin_trap(); the state is closed each run, so LeakSanitizer sees
- * anything the decoder left behind. */
+ * same text with a byte after it is refused; with the string cache, cold
+ * and then warm, the result is the same as without it. A failed invariant
+ * calls __builtin_trap(); the state is closed each run, so LeakSanitizer
+ * sees anything the decoder left behind. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,6 +53,57 @@ static void check_value(lua_State *L, int index, int depth) {
   }
 }
 
+/* Deep equality of the values at a and b (tables by content). */
+static int same(lua_State *L, int a, int b) {
+  int t = lua_type(L, a);
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  if (t != lua_type(L, b))
+    return 0;
+  if (t != LUA_TTABLE)
+    return lua_rawequal(L, a, b);
+  CHECK(lua_checkstack(L, 8));
+  lua_pushnil(L);
+  while (lua_next(L, a)) {
+    int equal;
+    lua_pushvalue(L, -2);
+    lua_rawget(L, b);
+    equal = same(L, -1, -2);
+    lua_pop(L, 2);
+    if (!equal) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  lua_pushnil(L);
+  while (lua_next(L, b)) {
+    int present;
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, a);
+    present = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!present) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Decodes with the string cache, twice, and compares with the result at
+ * 1 (and its message at 2, for a failure); leaves the stack as it was. */
+static void check_cached(lua_State *L, const uint8_t *data, size_t size, int n) {
+  int round, top = lua_gettop(L);
+  for (round = 0; round < 2; round++) {
+    CHECK(gt_json_decode_object(L, (const char *)data, size, 1) == n);
+    CHECK(same(L, 1, top + 1));
+    if (n == 2)
+      CHECK(lua_rawequal(L, 2, top + 2));
+    lua_settop(L, top);
+  }
+}
+
 static size_t blanks(const uint8_t *s, size_t len) {
   size_t i = 0;
   while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
@@ -63,8 +115,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_State *L = luaL_newstate();
   int n;
   CHECK(L != NULL);
-  n = gt_json_decode_object(L, (const char *)data, size);
+  n = gt_json_decode_object(L, (const char *)data, size, 0);
   CHECK(lua_gettop(L) == n);
+  check_cached(L, data, size, n);
   if (n == 1) {
     size_t at = blanks(data, size);
     CHECK(at < size && data[at] == '{');
@@ -76,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       char *more = (char *)lua_newuserdata(L, size + 1);
       memcpy(more, data, size);
       more[size] = 'x';
-      CHECK(gt_json_decode_object(L, more, size + 1) == 2);
+      CHECK(gt_json_decode_object(L, more, size + 1, 0) == 2);
       CHECK(strstr(lua_tostring(L, -1), "text after the JSON value") != NULL);
     }
   } else {

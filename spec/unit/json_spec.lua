@@ -134,6 +134,43 @@ describe("json.decode_object", function()
     assert.is_nil(v.b)
   end)
 
+  it("gives the same strings from its string cache as without it (core.decode_object(text, true))", function()
+    local core = require "genesys.tokens.core"
+    local function both(text)
+      local plain, cached = assert(core.decode_object(text)), assert(core.decode_object(text, true))
+      assert.same(plain, cached)
+      return cached
+    end
+    -- Every length around the cache's limit of 40 bytes and its 8-byte
+    -- words, as keys and values, escaped and not, twice (a miss, then a hit).
+    for _ = 1, 2 do
+      for n = 0, 42 do
+        local s = ("%02d"):format(n):rep(21):sub(1, n)
+        local v = both(('{"%s":"%s","e%s":"\\t%s","x":["%s"]}'):format(s, s, s, s, s))
+        assert.equal(s, v[s])
+        assert.equal("\t" .. s, v["e" .. s])
+        assert.equal(s, v.x[1])
+      end
+    end
+    -- Strings differing only in the middle, where the cache's hash does not
+    -- look (first and last 8 bytes, length), share a slot: each must still
+    -- come back as itself, however they alternate.
+    local a = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb"
+    local b = "aaaaaaaa-1111-XXXX-3333-bbbbbbbbbbbb"
+    for _ = 1, 3 do
+      local v = both(('{"a":"%s","b":"%s","c":["%s","%s","%s"]}'):format(a, b, b, a, b))
+      assert.same({ a, b, { b, a, b } }, { v.a, v.b, v.c })
+    end
+    -- More distinct strings than the cache has slots (256).
+    local parts = {}
+    for i = 1, 2000 do parts[i] = ('"k%d":"v%d-%s"'):format(i, i * 7919 % 10007, ("z"):rep(i % 30)) end
+    local text = "{" .. table.concat(parts, ",") .. "}"
+    for _ = 1, 2 do
+      local v = both(text)
+      for i = 1, 2000, 97 do assert.equal(("v%d-%s"):format(i * 7919 % 10007, ("z"):rep(i % 30)), v["k" .. i]) end
+    end
+  end)
+
   it("takes big documents: 100,000 items, a 1 MiB string with escapes", function()
     local v = assert(json.decode_object('{"a":[' .. string.rep("1,", 99999) .. "1]}"))
     assert.equal(100000, #v.a)

@@ -42,17 +42,17 @@ local function margin(expires_in)
 end
 
 --- The token to use now, or nil and an error. `now` is the clock;
--- make_login(...) gives the function that performs the grant (with the
--- client's retries) and returns the core's result: it is only made, and
--- the clock only read, when a login is due.
-function Source:token(now, make_login, ...)
+-- make_login(a, b, c, d) gives the function that performs the grant (with
+-- the client's retries) and returns the core's result: it is only made,
+-- and the clock only read, when a login is due.
+function Source:token(now, make_login, a, b, c, d)
   local s = secrets_of[self]
   if not self.client_id then return s.access_token end
   local t = now()
   if s.obtained and t < s.renew_at then return s.obtained end
   s.obtained = nil
 
-  local res = make_login(...)(self.client_id, s.client_secret)
+  local res = make_login(a, b, c, d)(self.client_id, s.client_secret)
   local secrets = self:secrets()
   if res.kind then
     return nil, errors.new({ kind = res.kind, code = res.code, correlation_id = res.correlation_id,

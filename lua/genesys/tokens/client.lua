@@ -68,8 +68,7 @@ function client.new(opts, level)
 end
 
 function Client:__tostring()
-  return ("genesys.tokens client (%s)%s"):format(self.base_url,
-    self._transport:closed() and " closed" or "")
+  return ("genesys.tokens client (%s)%s"):format(self.base_url, self._closed and " closed" or "")
 end
 
 -- nginx phases in which cosockets work; in the others a call would block
@@ -102,24 +101,31 @@ local function secrets_of(self, bearer)
   return list
 end
 
+-- Statuses and kinds retry.delay may want to retry: anything else ends
+-- the call without asking it.
+local MAY_RETRY = { [429] = true, [502] = true, [503] = true, [504] = true }
+
 -- Sends with the retry policy: send(transport, a, b, c) returns the core's
--- result table. Each attempt is logged (when a logger is set). Returns the
--- last result and the attempt count. No closure or table is made per call
--- on the way: this is every call's hot path.
+-- result table, or a body the core decoded itself and its 2xx status (a
+-- success: nothing to retry; the core decodes only without a logger).
+-- Each attempt is logged (when a logger is set). Returns the last result,
+-- the attempt count and the decoded status. No closure or table is made
+-- per call on the way: this is every call's hot path.
 local function send_with_retries(self, transport, sleep, now, send, a, b, c, bearer, request_body, is_login)
   local waited, attempt = 0, 0
   local logger = self._logger
   while true do
     attempt = attempt + 1
     -- A logger or another coroutine may have closed the client meanwhile.
-    if transport:closed() then error("genesys.tokens: attempt to use a closed client", 0) end
+    if self._closed then error("genesys.tokens: attempt to use a closed client", 0) end
     local started = logger and now()
-    local res = send(transport, a, b, c)
+    local res, decoded = send(transport, a, b, c)
+    if decoded then return res, attempt, decoded end
     if logger then
       log.attempt(logger, { res = res, attempt = attempt, duration = now() - started,
         secrets = secrets_of(self, bearer), request_body = request_body, is_login = is_login })
     end
-    local delay = retry.delay(self._retry, attempt, res, waited)
+    local delay = (res.kind == "network" or MAY_RETRY[res.status]) and retry.delay(self._retry, attempt, res, waited)
     if not delay then return res, attempt end
     if delay > 0 then sleep(delay) end
     waited = waited + delay
@@ -141,10 +147,15 @@ local function remember(self, res, attempts)
   if res.status then self._last, self._last_attempts = res, attempts end
 end
 
+-- What self._last holds when the last response is the one the C core keeps
+-- (a body it decoded itself): asked for only when someone wants it.
+local IN_CORE = {}
+
 --- The status, correlation id, Retry-After and rate-limit headers of the
 -- last HTTP response this client received (nil before the first).
 function Client:last_response()
   local res = self._last
+  if res == IN_CORE then res = self._transport:last_response() end
   if not res then return nil end
   return {
     method = res.method, url = res.url, status = res.status, attempts = self._last_attempts,
@@ -157,8 +168,8 @@ end
 local CALLS = {
   me = {
     options = { access_token = "string", preserve_idle_ttl = "boolean", raw = "boolean" },
-    -- `decode`: the core decodes a 2xx body itself (res.value), sparing a
-    -- Lua string of it; the ngx transport ignores it and returns the body.
+    -- `decode`: the core decodes a 2xx body itself, sparing a Lua string of
+    -- it (see send_with_retries); the ngx transport ignores it.
     send = function(t, token, o, decode) return t:me(token, o.preserve_idle_ttl == true, decode) end,
     returns = "object",
     decodes = true,
@@ -208,8 +219,8 @@ local function result_of(self, call, res, bearer, raw)
     return nil, errors.from_response(res, secrets_of(self, bearer))
   end
   if call.returns == "true" then return true end
-  local value, err = res.value, res.decode_error
-  if value == nil and err == nil then value, err = json.decode_object(res.body) end
+  local value, err = nil, res.decode_error -- from the core: a body it could not decode
+  if not err then value, err = json.decode_object(res.body) end
   if value and raw then return res.body end -- checked, but as the API sent it
   if not value then
     return nil, errors.new({ kind = "decode", status = res.status, message = err,
@@ -227,15 +238,18 @@ local function run(self, name, opts, arg, level)
   if getmetatable(self) ~= Client then
     misuse(("%s must be called as a method (client:%s())"):format(name, name), level)
   end
-  if self._transport:closed() then misuse("attempt to use a closed client", level) end
+  if self._closed then misuse("attempt to use a closed client", level) end
   local call = CALLS[name]
-  local o = options.call(opts, call.options, level)
+  local o = opts == nil and options.NO_CALL_OPTIONS or options.call(opts, call.options, level)
   if call.check then arg = call.check(arg, level) end
   -- Not when the text is wanted: raw results, and trace logs of the body.
   if call.decodes then arg = not o.raw and self._logger == nil end
 
-  local transport, sleep, now = pick(self)
-  if not transport then return nil, sleep end -- sleep is the "blocked" error
+  local transport, sleep, now = self._transport, self._sleep, self._now
+  if self._cosockets then
+    transport, sleep, now = pick(self)
+    if not transport then return nil, sleep end -- sleep is the "blocked" error
+  end
 
   local source = self._source
   local token, err = o.access_token
@@ -246,12 +260,20 @@ local function run(self, name, opts, arg, level)
   end
 
   local body = name == "set_idle_timeout" and arg or nil
-  local res, attempts = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+  local res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+  if decoded then
+    self._last, self._last_attempts = IN_CORE, attempts
+    return res
+  end
   remember(self, res, attempts)
   if res.status == 401 and not o.access_token and source:forget(token) then
     token, err = source:token(now, login_with, self, transport, sleep, now)
     if not token then return nil, err end
-    res, attempts = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+    res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+    if decoded then
+      self._last, self._last_attempts = IN_CORE, attempts
+      return res
+    end
     remember(self, res, attempts)
   end
   if name == "verify" and res.status == 401 then
@@ -297,7 +319,7 @@ local function revoke_many(self, user_ids, opts, level)
   if getmetatable(self) ~= Client then
     misuse("revoke_many must be called as a method (client:revoke_many())", level)
   end
-  if self._transport:closed() then misuse("attempt to use a closed client", level) end
+  if self._closed then misuse("attempt to use a closed client", level) end
   local transport, sleep, now = pick(self)
   if not transport then return nil, sleep end
   local source = self._source
@@ -341,6 +363,8 @@ end
 
 --- Closes the connection cache; idempotent. Calls afterwards raise.
 function Client:close()
+  if self._last == IN_CORE then self._last = self._transport:last_response() end
+  self._closed = true
   self._transport:close()
   if self._cosockets then self._cosockets:close() end
 end

@@ -352,6 +352,7 @@ end
 
 -- What a call without options gets: shared, and only ever read.
 local NO_OPTIONS = setmetatable({}, { __newindex = function() error("read-only", 2) end })
+options.NO_CALL_OPTIONS = NO_OPTIONS
 
 --- Validates a call's options against the keys that call accepts.
 function options.call(opts, accepted, level)
