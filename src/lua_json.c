@@ -30,21 +30,25 @@
 #define EXACT_DIGITS 15
 
 /* The string cache (with cache_strings): short strings already made, in
- * slots picked by a hash of their bytes. The keys of a TokenInfo, and most
- * of its values, are the same every call, and pushing a string from here
- * costs less than Lua hashing and interning its bytes anew. One cache per
- * Lua state, in its registry: a userdata holding the bytes of each slot's
- * string, whose user value (a table) holds the string itself at slot + 1.
- * At most 256 strings of 40 bytes, kept for the state's lifetime. */
+ * sets of two slots picked by a hash of their bytes. The keys of a
+ * TokenInfo, and most of its values, are the same every call, and pushing
+ * a string from here costs less than Lua hashing and interning its bytes
+ * anew. One cache per Lua state, in its registry: a userdata holding the
+ * bytes of each slot's string, whose user value (a table) holds the string
+ * itself at slot + 1. At most 512 strings of 40 bytes, kept for the
+ * state's lifetime. Two ways a set, because the 36 strings of a TokenInfo
+ * in 256 single slots would collide (and evict each other every call). */
 #define CACHE_BITS 8
-#define CACHE_SLOTS (1 << CACHE_BITS)
+#define CACHE_SETS (1 << CACHE_BITS)
+#define CACHE_SLOTS (2 * CACHE_SETS)
 #define CACHE_MAX_LEN 40 /* Lua 5.4 interns (and hashes) strings up to 40 bytes */
 typedef struct {
   unsigned char len; /* length + 1; 0 for an empty slot */
   char bytes[CACHE_MAX_LEN];
 } cache_entry;
 typedef struct {
-  cache_entry entries[CACHE_SLOTS];
+  cache_entry entries[CACHE_SLOTS]; /* set i: slots 2i and 2i + 1 */
+  unsigned char victim[CACHE_SETS]; /* the slot of the set a miss replaces */
 } string_cache;
 
 typedef struct {
@@ -108,9 +112,9 @@ static const char *plain_run(const char *p, const char *end) {
 
 static int value(decoder *d, int depth);
 
-/* The slot of a string: its length and its first and last 8 bytes, mixed.
- * Strings that differ only in the middle share a slot (and take turns). */
-static unsigned cache_slot(const char *s, size_t len) {
+/* The set of a string: its length and its first and last 8 bytes, mixed.
+ * Strings that differ only in the middle share a set. */
+static unsigned cache_set(const char *s, size_t len) {
   uint64_t a = 0, b = 0, h;
   if (len >= 8) {
     memcpy(&a, s, 8);
@@ -122,22 +126,48 @@ static unsigned cache_slot(const char *s, size_t len) {
   return (unsigned)(h >> (64 - CACHE_BITS));
 }
 
+/* memcmp(a, b, len) == 0 for the short strings of the cache, without a
+ * call: 8 bytes at a time, the last word overlapping the one before. */
+static int same_bytes(const char *a, const char *b, size_t len) {
+  uint64_t x, y;
+  size_t i;
+  if (len < 8)
+    return memcmp(a, b, len) == 0;
+  for (i = 0; i + 8 < len; i += 8) {
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y)
+      return 0;
+  }
+  memcpy(&x, a + len - 8, 8);
+  memcpy(&y, b + len - 8, 8);
+  return x == y;
+}
+
 /* Pushes the string of `len` bytes at s, from the cache when it is there;
- * a string that was not takes its slot. */
+ * one that was not replaces the other string of its set than the one used
+ * last. */
 static void push_string(decoder *d, const char *s, size_t len) {
   lua_State *L = d->L;
   cache_entry *e;
-  unsigned slot;
+  unsigned set, slot, way;
   if (d->cache == NULL || len > CACHE_MAX_LEN) {
     lua_pushlstring(L, s, len);
     return;
   }
-  slot = cache_slot(s, len);
-  e = &d->cache->entries[slot];
-  if (e->len == len + 1 && memcmp(e->bytes, s, len) == 0) {
-    lua_rawgeti(L, d->cache_index, (int)slot + 1);
-    return;
+  set = cache_set(s, len);
+  for (way = 0; way < 2; way++) {
+    slot = 2 * set + way;
+    e = &d->cache->entries[slot];
+    if (e->len == len + 1 && same_bytes(e->bytes, s, len)) {
+      d->cache->victim[set] = (unsigned char)(1 - way);
+      lua_rawgeti(L, d->cache_index, (int)slot + 1);
+      return;
+    }
   }
+  way = d->cache->victim[set];
+  slot = 2 * set + way;
+  e = &d->cache->entries[slot];
   lua_pushlstring(L, s, len);
   lua_pushvalue(L, -1);
   e->len = 0; /* empty until the slot holds the string (the table was made
@@ -145,6 +175,7 @@ static void push_string(decoder *d, const char *s, size_t len) {
   lua_rawseti(L, d->cache_index, (int)slot + 1);
   memcpy(e->bytes, s, len);
   e->len = (unsigned char)(len + 1);
+  d->cache->victim[set] = (unsigned char)(1 - way);
 }
 
 /* The 4 hex digits at p, or -1. */

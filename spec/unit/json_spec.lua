@@ -153,7 +153,7 @@ describe("json.decode_object", function()
       end
     end
     -- Strings differing only in the middle, where the cache's hash does not
-    -- look (first and last 8 bytes, length), share a slot: each must still
+    -- look (first and last 8 bytes, length), share a set: each must still
     -- come back as itself, however they alternate.
     local a = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb"
     local b = "aaaaaaaa-1111-XXXX-3333-bbbbbbbbbbbb"
@@ -161,7 +161,7 @@ describe("json.decode_object", function()
       local v = both(('{"a":"%s","b":"%s","c":["%s","%s","%s"]}'):format(a, b, b, a, b))
       assert.same({ a, b, { b, a, b } }, { v.a, v.b, v.c })
     end
-    -- More distinct strings than the cache has slots (256).
+    -- More distinct strings than the cache has slots (512).
     local parts = {}
     for i = 1, 2000 do parts[i] = ('"k%d":"v%d-%s"'):format(i, i * 7919 % 10007, ("z"):rep(i % 30)) end
     local text = "{" .. table.concat(parts, ",") .. "}"
