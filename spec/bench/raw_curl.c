@@ -4,9 +4,13 @@
  * decoded.
  *
  *   build/bench/raw_curl URL CALLS [WARMUP]
+ *   build/bench/raw_curl URL serve [WARMUP]
  *
  * Prints "RESULT calls=<n> seconds=<s> rate=<calls per second>" (the
- * warm-up is not timed). Exits 1 on any failed call or non-200 status. */
+ * warm-up is not timed). With `serve` it takes turns with its peers
+ * (spec/bench/lockstep.lua): after the warm-up it prints "READY rate=<r>",
+ * then for each line "N" on stdin makes N calls and prints "DONE <seconds>",
+ * until stdin ends. Exits 1 on any failed call or non-200 status. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,13 +72,15 @@ int main(int argc, char **argv) {
   struct curl_slist *headers = NULL;
   buffer body = {NULL, 0, 0};
   long calls, warmup, i;
+  int serve;
   double t0, elapsed;
 
   if (argc < 3) {
-    fprintf(stderr, "usage: raw_curl URL CALLS [WARMUP]\n");
+    fprintf(stderr, "usage: raw_curl URL CALLS|serve [WARMUP]\n");
     return 2;
   }
-  calls = strtol(argv[2], NULL, 10);
+  serve = strcmp(argv[2], "serve") == 0;
+  calls = serve ? 1 : strtol(argv[2], NULL, 10);
   warmup = argc > 3 ? strtol(argv[3], NULL, 10) : 1000;
   if (calls < 1 || calls > 10000000 || warmup < 0 || warmup > 10000000) {
     fprintf(stderr, "raw_curl: CALLS 1..10000000, WARMUP 0..10000000\n");
@@ -98,15 +104,36 @@ int main(int argc, char **argv) {
    * same bytes on the wire. */
   curl_easy_setopt(easy, CURLOPT_USERAGENT, "genesys-tokens/raw libcurl/raw");
 
+  t0 = now();
   for (i = 1; i <= warmup; i++)
     if (one_call(easy, &body, i) != 0)
       return 1;
-  t0 = now();
-  for (i = 1; i <= calls; i++)
-    if (one_call(easy, &body, i) != 0)
-      return 1;
   elapsed = now() - t0;
-  printf("RESULT calls=%ld seconds=%.6f rate=%.1f\n", calls, elapsed, (double)calls / elapsed);
+  if (serve) {
+    char line[64];
+    printf("READY rate=%.1f\n", warmup > 0 && elapsed > 0 ? (double)warmup / elapsed : 0.0);
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin) != NULL) {
+      calls = strtol(line, NULL, 10);
+      if (calls < 1 || calls > 10000000) {
+        fprintf(stderr, "raw_curl: a turn is 1..10000000 calls\n");
+        return 2;
+      }
+      t0 = now();
+      for (i = 1; i <= calls; i++)
+        if (one_call(easy, &body, i) != 0)
+          return 1;
+      printf("DONE %.6f\n", now() - t0);
+      fflush(stdout);
+    }
+  } else {
+    t0 = now();
+    for (i = 1; i <= calls; i++)
+      if (one_call(easy, &body, i) != 0)
+        return 1;
+    elapsed = now() - t0;
+    printf("RESULT calls=%ld seconds=%.6f rate=%.1f\n", calls, elapsed, (double)calls / elapsed);
+  }
   curl_slist_free_all(headers);
   curl_easy_cleanup(easy);
   curl_global_cleanup();
