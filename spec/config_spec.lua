@@ -22,6 +22,39 @@ describe("deployment configuration", function()
     assert.equal("Bearer tok-alice", e.headers.authorization)
   end)
 
+  -- A child process, with `env` in its environment, makes a client with no
+  -- proxy option and calls me(); returns what fake.log() saw.
+  local function me_in_environment(env)
+    local LUA = os.getenv("LUA") or "lua5.4"
+    local script = ([[local t = require "genesys.tokens"
+      assert(t.new { base_url = %q, access_token = "tok-alice", retry = false }:me())]]):format(srv.http_url)
+    local ok = os.execute(("env -u http_proxy -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "
+      .. "-u no_proxy -u NO_PROXY %s LUA_PATH='%s' LUA_CPATH='%s' %s -e '%s'"):format(env, package.path,
+      package.cpath, LUA, script:gsub("'", [['"'"']])))
+    assert(ok == true or ok == 0, "the child failed")
+    return fake.log()
+  end
+
+  it("takes a proxy from libcurl's environment variables, read when the client is made", function()
+    local proxy = srv.proxy_url:gsub("^http://", "http://puser:ppass@")
+    for _, name in ipairs { "http_proxy", "all_proxy", "ALL_PROXY" } do
+      fake.reset()
+      local e = me_in_environment(name .. "=" .. proxy)[1]
+      assert.equal("proxy", e.server, name)
+      assert.equal("Basic cHVzZXI6cHBhc3M=", e.headers["proxy-authorization"])
+    end
+    -- ...and leaves out the hosts that no_proxy names, and does without one
+    -- when there is none (or it is empty), or only HTTP_PROXY, which libcurl
+    -- does not read.
+    for _, env in ipairs { "http_proxy=" .. proxy .. " no_proxy=127.0.0.1", "http_proxy=",
+      "HTTP_PROXY=" .. proxy, "" } do
+      fake.reset()
+      local log = me_in_environment(env)
+      assert.equal(1, #log, env)
+      assert.not_equal("proxy", log[1].server, env)
+    end
+  end)
+
   it("a proxy refusing our credentials is an http 407, the password in no error", function()
     local proxy = srv.proxy_url:gsub("^http://", "http://puser:wrong-pw@")
     local c = tokens.new { base_url = srv.http_url, access_token = "tok-alice", proxy = proxy, retry = false }
