@@ -33,6 +33,11 @@ local function logged_headers(s)
   return headers
 end
 
+-- The token of a client whose me() without options can go straight to the
+-- C core: a fixed access token, libcurl, no logger. Kept out of the client
+-- table, as the token source keeps its secrets.
+local direct_token = setmetatable({}, { __mode = "k" })
+
 --- A new client from options (see options.lua); raises on bad options.
 -- `level` 1 blames the caller of client.new.
 function client.new(opts, level)
@@ -52,7 +57,7 @@ function client.new(opts, level)
   }
   if not transport then misuse(err, level) end
   s.log_request_headers = logged_headers(s)
-  return setmetatable({
+  local self = setmetatable({
     base_url = s.base_url,
     login_url = s.login_url,
     _transport = transport,
@@ -65,6 +70,8 @@ function client.new(opts, level)
     _now = core.now,
     _sleep = core.sleep,
   }, Client)
+  if s.access_token and not self._cosockets and not self._logger then direct_token[self] = s.access_token end
+  return self
 end
 
 function Client:__tostring()
@@ -111,19 +118,28 @@ local MAY_RETRY = { [429] = true, [502] = true, [503] = true, [504] = true }
 -- Each attempt is logged (when a logger is set). Returns the last result,
 -- the attempt count and the decoded status. No closure or table is made
 -- per call on the way: this is every call's hot path.
-local function send_with_retries(self, transport, sleep, now, send, a, b, c, bearer, request_body, is_login)
+-- `answered`, when given, is the result of a first attempt the caller made
+-- itself (Client:me's direct path, never with a logger).
+local function send_with_retries(self, transport, sleep, now, send, a, b, c, bearer, request_body, is_login,
+                                 answered)
   local waited, attempt = 0, 0
   local logger = self._logger
   while true do
     attempt = attempt + 1
-    -- A logger or another coroutine may have closed the client meanwhile.
-    if self._closed then error("genesys.tokens: attempt to use a closed client", 0) end
-    local started = logger and now()
-    local res, decoded = send(transport, a, b, c)
-    if decoded then return res, attempt, decoded end
-    if logger then
-      log.attempt(logger, { res = res, attempt = attempt, duration = now() - started,
-        secrets = secrets_of(self, bearer), request_body = request_body, is_login = is_login })
+    local res = answered
+    if res then
+      answered = nil
+    else
+      -- A logger or another coroutine may have closed the client meanwhile.
+      if self._closed then error("genesys.tokens: attempt to use a closed client", 0) end
+      local started = logger and now()
+      local decoded
+      res, decoded = send(transport, a, b, c)
+      if decoded then return res, attempt, decoded end
+      if logger then
+        log.attempt(logger, { res = res, attempt = attempt, duration = now() - started,
+          secrets = secrets_of(self, bearer), request_body = request_body, is_login = is_login })
+      end
     end
     local delay = (res.kind == "network" or MAY_RETRY[res.status]) and retry.delay(self._retry, attempt, res, waited)
     if not delay then return res, attempt end
@@ -232,8 +248,8 @@ end
 -- Runs one call: validates, obtains a token, sends with retries (and once
 -- more with a fresh token after a 401 on one it obtained itself), and
 -- turns the answer into the call's result. `level` 1 blames the caller of
--- run, 2 its caller.
-local function run(self, name, opts, arg, level)
+-- run, 2 its caller. `answered`: see send_with_retries.
+local function run(self, name, opts, arg, level, answered)
   level = level + 1
   if getmetatable(self) ~= Client then
     misuse(("%s must be called as a method (client:%s())"):format(name, name), level)
@@ -260,7 +276,8 @@ local function run(self, name, opts, arg, level)
   end
 
   local body = name == "set_idle_timeout" and arg or nil
-  local res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
+  local res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body,
+    nil, answered)
   if decoded then
     self._last, self._last_attempts = IN_CORE, attempts
     return res
@@ -284,6 +301,18 @@ end
 
 -- Not tail calls: a tail call would drop the frame the error level counts.
 function Client:me(opts)
+  -- The most common call, with nothing for run() to decide: one C call,
+  -- and run() only for what is not a TokenInfo (retries, errors).
+  local token = opts == nil and getmetatable(self) == Client and not self._closed and direct_token[self]
+  if token then
+    local info, status = self._transport:me(token, false, true)
+    if status then
+      self._last, self._last_attempts = IN_CORE, 1
+      return info
+    end
+    local value, err = run(self, "me", nil, nil, 2, info)
+    return value, err
+  end
   local info, err = run(self, "me", opts, nil, 2)
   return info, err
 end
