@@ -6,7 +6,7 @@
 #   make bench BENCH_QUICK=1   # ~4 minutes: bulk without concurrency 1, fewer calls
 #   make bench-plot            # build/bench/calls_per_second.png from the CSV
 #   make bench-profile         # where a client:me() call's time goes, layer by
-#                              # layer, and two prototyped fixes (~2 minutes)
+#                              # layer (~4 minutes)
 #
 # It installs what it needs: the project's Debian packages (make deps),
 # gnuplot-nox and wrk (and node/npm from Debian if there is no node), and
@@ -41,6 +41,13 @@ $(BENCH_RAW_CURL): spec/bench/raw_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=c99 -Wall -Wextra -Werror $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
 
+# A layer of bench-profile: the C core alone, without Lua.
+BENCH_CORE_LOOP := $(BENCH_OUT)/core_loop
+BENCH_CORE_SOURCES := src/gt_client.c src/gt_transfer.c src/gt_url.c src/gt_headers.c src/gt_buffer.c
+$(BENCH_CORE_LOOP): spec/bench/core_loop.c $(BENCH_CORE_SOURCES) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c99 -Wall -Wextra -Werror -Isrc $(CURL_CFLAGS) spec/bench/core_loop.c $(BENCH_CORE_SOURCES) -o $@ $(CURL_LIBS)
+
 bench: bench-deps
 	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all
 	@$(MAKE) --no-print-directory LUA_VERSION=luajit all
@@ -67,7 +74,7 @@ bench-plot:
 bench-profile: bench-deps
 	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all
 	@$(MAKE) --no-print-directory LUA_VERSION=luajit all
-	@$(MAKE) --no-print-directory $(BENCH_RAW_CURL)
-	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' lua5.4 spec/bench/profile_me.lua
-	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' BENCH_PROFILE_LUA=luajit lua5.4 spec/bench/profile_me.lua
-	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' lua5.4 spec/bench/profile_me.lua callgrind
+	@$(MAKE) --no-print-directory $(BENCH_RAW_CURL) $(BENCH_CORE_LOOP)
+	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' BENCH_CORE_LOOP='$(BENCH_CORE_LOOP)' lua5.4 spec/bench/profile_me.lua
+	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' BENCH_CORE_LOOP='$(BENCH_CORE_LOOP)' BENCH_PROFILE_LUA=luajit lua5.4 spec/bench/profile_me.lua
+	BENCH_RAW_CURL='$(BENCH_RAW_CURL)' BENCH_CORE_LOOP='$(BENCH_CORE_LOOP)' lua5.4 spec/bench/profile_me.lua callgrind

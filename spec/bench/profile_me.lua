@@ -1,25 +1,27 @@
 -- Where the time of one client:me() goes (make bench-profile): the call
 -- taken apart in layers, each measured against the fast endpoint
--- (spec/bench/fast_server.lua) on one keep-alive connection, Lua 5.4:
+-- (spec/bench/fast_server.lua) on one keep-alive connection:
 --
 --   raw       libcurl alone (build/bench/raw_curl): the lower bound
---   core      the C core's transport:me(token): libcurl, header parsing,
---             the result table with the body as a Lua string
+--   c_core    the C core alone, no Lua (build/bench/core_loop): URL, header
+--             list, response headers, the body in the client's buffer
+--   core      the Lua binding's transport:me(token): the same, then the
+--             result table with the body as a Lua string
 --   decode    the same, the body decoded by the core into tables instead
---             (src/lua_json.c: what me() uses)
---   me        client:me(): decode + run() (options, token, retries, last_response)
+--             (src/lua_json.c, with its string cache: what me() uses)
+--   me        client:me(): decode + the Lua layer
 --
---   lua5.4 spec/bench/profile_me.lua            timing: us/call, median of ROUNDS interleaved rounds
+--   lua5.4 spec/bench/profile_me.lua            timing: us/call; the layers take turns (lockstep.lua)
 --   lua5.4 spec/bench/profile_me.lua callgrind  instructions/call of each layer (valgrind), then
 --                                                the top functions of `me` (symbolized interpreter)
---   lua5.4 spec/bench/profile_me.lua layer NAME URL CALLS WARMUP   one loop (used by the above)
--- BENCH_PROFILE_LUA=luajit runs the layers on LuaJIT (build/luajit) instead.
--- Run from the repository root after make, make build/bench/raw_curl.
+--   lua5.4 spec/bench/profile_me.lua layer NAME URL CALLS|serve WARMUP   one loop (used by the above)
+-- BENCH_PROFILE_LUA=luajit runs the Lua layers on LuaJIT (build/luajit) instead.
+-- Run from the repository root after make, make build/bench/raw_curl build/bench/core_loop.
 package.path = "./?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = (jit and "./build/luajit/?.so;" or "./build/5.4/?.so;") .. package.cpath
 
 local TOKEN = "bench-access-token-0123456789abcdef"
-local LAYERS = { "core", "decode", "me" }
+local LAYERS = { "c_core", "core", "decode", "me" }
 
 ---------------------------------------------------------------- one layer
 
@@ -41,18 +43,30 @@ local function layer_body(name, base_url)
   return f, c
 end
 
+-- CALLS timed calls after WARMUP untimed ones; with CALLS "serve", turns
+-- as spec/bench/lockstep.lua takes them (see me_loop.lua).
 local function run_layer(name, url, calls, warmup)
   local core = require "genesys.tokens.core"
   local f = layer_body(name, url)
-  for _ = 1, warmup do assert(f(), "call failed") end
-  local t0 = core.now()
-  for _ = 1, calls do assert(f(), "call failed") end
-  local elapsed = core.now() - t0
+  local function loop(n)
+    local t0 = core.now()
+    for _ = 1, n do assert(f(), "call failed") end
+    return core.now() - t0
+  end
+  local warm = loop(warmup)
+  if calls == "serve" then
+    io.stdout:setvbuf("line")
+    print(("READY rate=%.1f"):format(warmup / warm))
+    for line in io.stdin:lines() do print(("DONE %.6f"):format(loop(assert(tonumber(line))))) end
+    return
+  end
+  calls = assert(tonumber(calls))
+  local elapsed = loop(calls)
   print(("RESULT calls=%d seconds=%.6f rate=%.1f"):format(calls, elapsed, calls / elapsed))
 end
 
 if arg[1] == "layer" then
-  run_layer(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]))
+  run_layer(arg[2], arg[3], arg[4], tonumber(arg[5]))
   return
 end
 
@@ -62,6 +76,7 @@ local common = require "spec.bench.common"
 local fast = require "spec.bench.fast_server"
 local q = common.q
 local RAW = os.getenv("BENCH_RAW_CURL") or "build/bench/raw_curl"
+local CORE_LOOP = os.getenv("BENCH_CORE_LOOP") or "build/bench/core_loop"
 -- The interpreter of the layers: lua5.4 (default) or luajit.
 local LUA = os.getenv("BENCH_PROFILE_LUA") or "lua5.4"
 
@@ -78,50 +93,68 @@ local function command(name, srv, calls, warmup)
   if name == "raw" then
     return q(RAW) .. " " .. q(srv.url .. "/api/v2/tokens/me") .. " " .. calls .. " " .. warmup
   end
+  if name == "c_core" then
+    return q(CORE_LOOP) .. " " .. q(srv.url) .. " " .. calls .. " " .. warmup
+  end
   return LUA .. " spec/bench/profile_me.lua layer " .. name .. " " .. q(srv.url) .. " " .. calls .. " " .. warmup
 end
 
 local DESCRIBE = {
   raw = "libcurl alone (C), the lower bound",
-  core = "+ C core: request setup, header parsing, result table, body string",
-  decode = "the body decoded by the core into tables instead of a string",
-  me = "+ run(): options, token, retries, last_response",
+  c_core = "+ the C core, no Lua: URL, header list, response headers, body buffer",
+  core = "+ Lua: the binding's result table, the body as a string",
+  decode = "the body decoded by the core into tables instead (no result table)",
+  me = "+ client:me(): the Lua layer",
 }
 
+-- Microseconds a call of each layer: the layers take turns (lockstep.lua),
+-- ROUNDS cycles of about 0.2 s each; a step is the median over the cycles
+-- of the difference between a layer and the one before it in that cycle.
 local function timing()
-  local rounds = tonumber(os.getenv("BENCH_PROFILE_ROUNDS") or "") or 5
-  local calls = tonumber(os.getenv("BENCH_PROFILE_CALLS") or "") or 20000
+  local lockstep = require "spec.bench.lockstep"
+  local nginx = require "spec.support.nginx"
+  local rounds = tonumber(os.getenv("BENCH_PROFILE_ROUNDS") or "") or 40
   local names = { "raw" }
   for _, n in ipairs(LAYERS) do names[#names + 1] = n end
   local srv = fast.start()
+  local dir = nginx.tempdir("benchprofile")
+  local run
   local us = {}
   local ok, err = pcall(function()
     local prefix = pinning(srv)
-    for _, n in ipairs(names) do us[n] = {} end
+    local clients = {}
+    for _, n in ipairs(names) do
+      us[n] = {}
+      clients[#clients + 1] = { key = n, name = n, cmd = command(n, srv, "serve", 2000) }
+    end
+    run = lockstep.start(clients, { dir = dir, prefix = prefix })
     for round = 1, rounds do
-      for i = 0, #names - 1 do
-        local n = names[(round - 1 + i) % #names + 1]
-        local out, good = common.run(prefix .. command(n, srv, calls, 2000) .. " 2>&1")
-        local r = common.parse_result(out)
-        if not good or not r then error(n .. " failed:\n" .. out) end
-        us[n][#us[n] + 1] = 1e6 / r.rate
+      for i = 0, #run.clients - 1 do
+        local c = run.clients[(round - 1 + i) % #run.clients + 1]
+        local n = math.max(100, math.floor(c.warm_rate * 0.2))
+        us[c.key][round] = 1e6 * lockstep.turn(c, n) / n
       end
-      io.stderr:write(("profile: round %d/%d done\n"):format(round, rounds))
+      if round % 10 == 0 then io.stderr:write(("profile: round %d/%d done\n"):format(round, rounds)) end
     end
   end)
+  if run then lockstep.stop(run) end
   fast.stop(srv)
+  nginx.remove_tempdir(dir)
   if not ok then error(err, 0) end
-  print(("%s: us per call, median of %d rounds x %d calls (pinned: nginx and client on one CPU)"):format(LUA, rounds, calls))
+  print(("%s: us per call, medians of %d cycles of turns (pinned: nginx and client on one CPU)"):format(LUA, rounds))
   print(("%-9s %9s %9s %9s  %s"):format("layer", "us/call", "step", "vs raw", "what the step adds"))
-  local prev
-  for _, n in ipairs(names) do
-    local m = common.median(us[n])
-    local step = prev and m - prev or 0
-    print(("%-9s %9.2f %+9.2f %9.2f  %s"):format(n, m, step, m / common.median(us.raw), DESCRIBE[n]))
-    prev = m
+  for i, n in ipairs(names) do
+    local steps, ratios = {}, {}
+    for r = 1, rounds do
+      steps[r] = i > 1 and us[n][r] - us[names[i - 1]][r] or 0
+      ratios[r] = us[n][r] / us.raw[r]
+    end
+    print(("%-9s %9.2f %+9.2f %9.2f  %s"):format(n, common.median(us[n]), common.median(steps),
+      common.median(ratios), DESCRIBE[n]))
   end
-  local raw = common.median(us.raw)
-  print(("calls/s as a share of raw libcurl: me %.2f"):format(raw / common.median(us.me)))
+  local shares = {}
+  for r = 1, rounds do shares[r] = us.raw[r] / us.me[r] end
+  print(("calls/s as a share of raw libcurl: me %.2f (median of the cycles)"):format(common.median(shares)))
 end
 
 -- Instructions per call of each layer: two runs of different lengths under
