@@ -108,10 +108,6 @@ local function secrets_of(self, bearer)
   return list
 end
 
--- Statuses and kinds retry.delay may want to retry: anything else ends
--- the call without asking it.
-local MAY_RETRY = { [429] = true, [502] = true, [503] = true, [504] = true }
-
 -- Sends with the retry policy: send(transport, a, b, c) returns the core's
 -- result table, or a body the core decoded itself and its 2xx status (a
 -- success: nothing to retry; the core decodes only without a logger).
@@ -141,7 +137,8 @@ local function send_with_retries(self, transport, sleep, now, send, a, b, c, bea
           secrets = secrets_of(self, bearer), request_body = request_body, is_login = is_login })
       end
     end
-    local delay = (res.kind == "network" or MAY_RETRY[res.status]) and retry.delay(self._retry, attempt, res, waited)
+    -- Only a failure may be retried: a success does not ask the policy.
+    local delay = (res.kind or res.status >= 400) and retry.delay(self._retry, attempt, res, waited)
     if not delay then return res, attempt end
     if delay > 0 then sleep(delay) end
     waited = waited + delay
@@ -159,13 +156,18 @@ local function login_with(self, transport, sleep, now)
   end
 end
 
-local function remember(self, res, attempts)
-  if res.status then self._last, self._last_attempts = res, attempts end
-end
-
 -- What self._last holds when the last response is the one the C core keeps
 -- (a body it decoded itself): asked for only when someone wants it.
 local IN_CORE = {}
+
+-- Keeps what last_response() gives: res, or (`decoded`) the core's copy.
+local function remember(self, res, attempts, decoded)
+  if decoded then
+    self._last, self._last_attempts = IN_CORE, attempts
+  elseif res.status then
+    self._last, self._last_attempts = res, attempts
+  end
+end
 
 --- The status, correlation id, Retry-After and rate-limit headers of the
 -- last HTTP response this client received (nil before the first).
@@ -278,20 +280,14 @@ local function run(self, name, opts, arg, level, answered)
   local body = name == "set_idle_timeout" and arg or nil
   local res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body,
     nil, answered)
-  if decoded then
-    self._last, self._last_attempts = IN_CORE, attempts
-    return res
-  end
-  remember(self, res, attempts)
+  remember(self, res, attempts, decoded)
+  if decoded then return res end
   if res.status == 401 and not o.access_token and source:forget(token) then
     token, err = source:token(now, login_with, self, transport, sleep, now)
     if not token then return nil, err end
     res, attempts, decoded = send_with_retries(self, transport, sleep, now, call.send, token, o, arg, token, body)
-    if decoded then
-      self._last, self._last_attempts = IN_CORE, attempts
-      return res
-    end
-    remember(self, res, attempts)
+    remember(self, res, attempts, decoded)
+    if decoded then return res end
   end
   if name == "verify" and res.status == 401 then
     return false, errors.from_response(res, secrets_of(self, token))
@@ -307,7 +303,7 @@ function Client:me(opts)
   if token then
     local info, status = self._transport:me(token, false, true)
     if status then
-      self._last, self._last_attempts = IN_CORE, 1
+      remember(self, info, 1, status)
       return info
     end
     local value, err = run(self, "me", nil, nil, 2, info)
