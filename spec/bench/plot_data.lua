@@ -1,7 +1,8 @@
 -- make bench-plot's data: section 1's calls/s rows of results.csv, one per
 -- client (the first row of each), written to OUT as tab-separated
 -- label, median, min, max (a "|" in the label is a line break for plot.gp);
--- a subtitle (the ratios, machine, date, mode) on stdout.
+-- a subtitle (the ratios as the table has them, machine, date, mode) on
+-- stdout.
 --   lua5.4 spec/bench/plot_data.lua build/bench/results.csv build/bench/calls_per_second.dat
 local csv_path, out_path = arg[1], arg[2]
 assert(csv_path and out_path, "usage: plot_data.lua RESULTS.csv OUT.dat")
@@ -34,7 +35,7 @@ local function fields(line)
 end
 
 local f = assert(io.open(csv_path))
-local names, rows, seen, info, medians = nil, {}, {}, {}, {}
+local names, rows, seen, info, ratio_of = nil, {}, {}, {}, {}
 for line in f:lines() do
   local v = fields(line)
   if not names then
@@ -43,13 +44,15 @@ for line in f:lines() do
   else
     local function get(n) return v[names[n]] end
     if get("section") == "0 machine" then info[get("case")] = get("note") end
+    if get("section") == "1 sequential" and get("metric") == "calls/s" and tonumber(get("ratio")) then
+      ratio_of[get("case") .. "|" .. (get("peer"):match("^JS SDK") and "js" or "raw")] = tonumber(get("ratio"))
+    end
     if get("section") == "1 sequential" and get("metric") == "calls/s" and tonumber(get("median"))
         and not seen[get("case")] then
       seen[get("case")] = true
       local label = get("case"):gsub("^genesys%.tokens ", "genesys.tokens|"):gsub("^JS SDK ", "JS SDK|")
         :gsub("^raw libcurl ", "raw libcurl|")
       rows[#rows + 1] = table.concat({ label, get("median"), get("min"), get("max") }, "\t")
-      medians[get("case")] = tonumber(get("median"))
     end
   end
 end
@@ -61,13 +64,12 @@ end
 local out = assert(io.open(out_path, "w"))
 out:write(table.concat(rows, "\n"), "\n")
 out:close()
+-- The ratios as the table gives them (medians of the cycles' ratios).
 local ratios = {}
-local raw, js = medians["raw libcurl (C)"], nil
-for case, v in pairs(medians) do if case:match("^JS SDK") then js = v end end
 for _, name in ipairs { "Lua 5.4", "LuaJIT" } do
-  local v = medians["genesys.tokens " .. name]
-  if v and raw then
-    ratios[#ratios + 1] = ("%s: %.2fx raw libcurl%s"):format(name, v / raw, js and (", %.2fx JS SDK"):format(v / js) or "")
+  local raw, js = ratio_of["genesys.tokens " .. name .. "|raw"], ratio_of["genesys.tokens " .. name .. "|js"]
+  if raw then
+    ratios[#ratios + 1] = ("%s: %.2fx raw libcurl%s"):format(name, raw, js and (", %.2fx JS SDK"):format(js) or "")
   end
 end
 io.write(table.concat(ratios, "; "), "\n")

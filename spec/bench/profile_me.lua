@@ -15,6 +15,7 @@
 --   lua5.4 spec/bench/profile_me.lua callgrind  instructions/call of each layer (valgrind), then
 --                                                the top functions of `me` (symbolized interpreter)
 --   lua5.4 spec/bench/profile_me.lua layer NAME URL CALLS|serve WARMUP   one loop (used by the above)
+--   lua5.4 spec/bench/profile_me.lua piece decode_only|constructor COUNT  the TokenInfo without HTTP
 -- BENCH_PROFILE_LUA=luajit runs the Lua layers on LuaJIT (build/luajit) instead.
 -- Run from the repository root after make, make build/bench/raw_curl build/bench/core_loop.
 package.path = "./?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
@@ -65,8 +66,41 @@ local function run_layer(name, url, calls, warmup)
   print(("RESULT calls=%d seconds=%.6f rate=%.1f"):format(calls, elapsed, calls / elapsed))
 end
 
+-- The same TokenInfo without HTTP, COUNT times: decoded from its text by
+-- the core with the string cache ("decode_only"), or made by a table
+-- constructor in Lua source ("constructor": what building these nine
+-- tables costs Lua itself, garbage collection included).
+local function lua_source(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = lua_source(x) end
+  local keys = {}
+  for k in pairs(v) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do parts[#parts + 1] = ("[%q] = %s"):format(k, lua_source(v[k])) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
+local function run_piece(name, count)
+  local core = require "genesys.tokens.core"
+  local body = require("spec.bench.fast_server").BODY
+  local f
+  if name == "decode_only" then
+    f = function() return core.decode_object(body, true) end
+  elseif name == "constructor" then
+    f = assert(load("return function() return " .. lua_source(assert(core.decode_object(body))) .. " end"))()
+  else
+    error("unknown piece " .. tostring(name))
+  end
+  for _ = 1, count do assert(f().organization) end
+end
+
 if arg[1] == "layer" then
   run_layer(arg[2], arg[3], arg[4], tonumber(arg[5]))
+  return
+elseif arg[1] == "piece" then
+  run_piece(arg[2], assert(tonumber(arg[3])))
   return
 end
 
@@ -180,6 +214,23 @@ local function callgrind()
       local step = prev and per - prev or 0
       print(("%-9s %12.0f %+12.0f  %s"):format(n, per, step, DESCRIBE[n]))
       prev = per
+    end
+
+    -- The decode on its own, and its floor.
+    print()
+    print(("the same TokenInfo without HTTP (runs of %d and %d)"):format(10 * n1, 10 * n2))
+    for _, piece in ipairs {
+      { "decode_only", "decoded from its 619 bytes by the core, string cache on" },
+      { "constructor", "a table constructor in Lua source: the nine tables alone" },
+    } do
+      local ir = {}
+      for i, count in ipairs { 10 * n1, 10 * n2 } do
+        local out = common.run(("valgrind --tool=callgrind --callgrind-out-file=/dev/null %s spec/bench/profile_me.lua "
+          .. "piece %s %d 2>&1"):format(LUA, piece[1], count))
+        ir[i] = tonumber((out:match("Collected : (%d+)")))
+        if not ir[i] then error(piece[1] .. " under callgrind failed:\n" .. out) end
+      end
+      print(("%-12s %9.0f  %s"):format(piece[1], (ir[2] - ir[1]) / (10 * (n2 - n1)), piece[2]))
     end
 
     -- The top functions of `me`, with an interpreter linked statically
