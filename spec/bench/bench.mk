@@ -37,14 +37,14 @@ bench-deps: deps
 	fi
 
 # The lower bound of section 1: libcurl alone, built with -O2.
-$(BENCH_RAW_CURL): spec/bench/raw_curl.c
+$(BENCH_RAW_CURL): spec/bench/raw_curl.c spec/bench/loop_driver.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=c99 -Wall -Wextra -Werror $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
 
 # A layer of bench-profile: the C core alone, without Lua.
 BENCH_CORE_LOOP := $(BENCH_OUT)/core_loop
 BENCH_CORE_SOURCES := src/gt_client.c src/gt_transfer.c src/gt_url.c src/gt_headers.c src/gt_buffer.c
-$(BENCH_CORE_LOOP): spec/bench/core_loop.c $(BENCH_CORE_SOURCES) $(HEADERS)
+$(BENCH_CORE_LOOP): spec/bench/core_loop.c spec/bench/loop_driver.h $(BENCH_CORE_SOURCES) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=c99 -Wall -Wextra -Werror -Isrc $(CURL_CFLAGS) spec/bench/core_loop.c $(BENCH_CORE_SOURCES) -o $@ $(CURL_LIBS)
 
