@@ -61,8 +61,6 @@ static int name_is(const char *name, size_t len, const char *want) {
   }
 }
 
-/* Copies a header value into a fixed field, keeping visible ASCII only so
- * that nothing a server sends can forge a line in a log or an error. */
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -73,6 +71,8 @@ static int all_visible(uint64_t w) {
   return ((below | above) & HIGHS) == 0;
 }
 
+/* Copies a header value into a fixed field, keeping visible ASCII only so
+ * that nothing a server sends can forge a line in a log or an error. */
 static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
   size_t i, n = 0;
   if (len >= 8 && len < size) { /* the usual value: an id, all visible */

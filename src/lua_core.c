@@ -476,7 +476,6 @@ static int core_decode_object(lua_State *L) {
 }
 
 /* core.parse_count(s): a header's non-negative integer, or nil. */
-
 static int core_parse_count(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
