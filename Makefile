@@ -30,7 +30,7 @@ LIBFLAG ?= -shared
 
 BUILD   ?= build/$(LUA_VERSION)
 MODULE  := $(BUILD)/genesys/tokens/core.so
-SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_transfer.c src/gt_client.c src/lua_json.c src/lua_core.c
+SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_transfer.c src/gt_client.c src/lua_core.c
 OBJECTS := $(SOURCES:src/%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard src/*.h)
 

@@ -46,7 +46,7 @@ build = {
     ["genesys.tokens.transport.ngx"] = "lua/genesys/tokens/transport/ngx.lua",
     ["genesys.tokens.core"] = {
       sources = { "src/gt_buffer.c", "src/gt_url.c", "src/gt_headers.c", "src/gt_transfer.c", "src/gt_client.c",
-        "src/lua_json.c", "src/lua_core.c" },
+        "src/lua_core.c" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
       libraries = { "curl" },

@@ -88,6 +88,8 @@ static int config_copy(gt_config *c, const gt_options *o) {
   c->timeout_ms = o->timeout_ms;
   c->connect_timeout_ms = o->connect_timeout_ms;
   c->max_body = o->max_body;
+  c->interrupted = o->interrupted;
+  c->interrupt_ud = o->interrupt_ud;
   c->base_url = copy_url(o->base_url, &failed);
   c->login_url = copy_url(o->login_url ? o->login_url : o->base_url, &failed);
   c->no_proxy = copy_string(o->no_proxy, &failed);
@@ -184,6 +186,7 @@ const char *gt_outcome_kind(gt_outcome o) {
   case GT_FAIL_NETWORK: return "network";
   case GT_FAIL_TLS: return "tls";
   case GT_FAIL_TOO_LARGE: return "too_large";
+  case GT_FAIL_INTERRUPTED: return "interrupted";
   case GT_FAIL_NOMEM: return "memory";
   }
   return "network";
@@ -376,9 +379,12 @@ struct gt_bulk {
   CURLM *multi;        /* one connection cache for all slots */
   gt_transfer *slots;
   long *tags;          /* the caller's tag of each slot's transfer */
-  int *busy;
+  int *busy;           /* a slot's transfer runs, or finished and is not yet released */
+  int *finished;       /* slots whose transfer finished, in the order they did */
+  gt_result *results;  /* what each finished slot's transfer gave */
   int slot_count;
   int in_flight;
+  int finished_count;
 };
 
 void gt_bulk_free(gt_bulk *b) {
@@ -396,6 +402,8 @@ void gt_bulk_free(gt_bulk *b) {
   free(b->slots);
   free(b->tags);
   free(b->busy);
+  free(b->finished);
+  free(b->results);
   free(b);
 }
 
@@ -415,13 +423,17 @@ gt_bulk *gt_bulk_new(const gt_client *c, int slots, char *err, size_t err_size) 
   b->slots = calloc((size_t)slots, sizeof *b->slots);
   b->tags = calloc((size_t)slots, sizeof *b->tags);
   b->busy = calloc((size_t)slots, sizeof *b->busy);
+  b->finished = calloc((size_t)slots, sizeof *b->finished);
+  b->results = calloc((size_t)slots, sizeof *b->results);
   b->multi = curl_multi_init();
   if (config_clone(&b->config, &c->config) != 0 || b->slots == NULL || b->tags == NULL ||
-      b->busy == NULL || b->multi == NULL) {
+      b->busy == NULL || b->finished == NULL || b->results == NULL || b->multi == NULL) {
     snprintf(err, err_size, "not enough memory");
     gt_bulk_free(b);
     return NULL;
   }
+  /* The multi handle waits for sockets itself and wakes on a signal. */
+  b->config.interrupted = NULL;
   b->slot_count = slots;
   for (i = 0; i < slots; i++) {
     if (gt_transfer_init(&b->slots[i], &b->config) != 0) {
@@ -455,7 +467,6 @@ gt_outcome gt_bulk_start_revoke(gt_bulk *b, long tag, const char *token, size_t 
                      user_id_len, token, token_len, NULL, 0, res) != GT_DONE)
     return res->outcome;
   if (curl_multi_add_handle(b->multi, b->slots[i].easy) != CURLM_OK) {
-    gt_transfer_finish(&b->slots[i], CURLE_OK, res);
     gt_result_init(res);
     return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "libcurl refused the transfer");
   }
@@ -465,13 +476,13 @@ gt_outcome gt_bulk_start_revoke(gt_bulk *b, long tag, const char *token, size_t 
   return GT_DONE;
 }
 
-int gt_bulk_poll(gt_bulk *b, int timeout_ms, gt_bulk_done done, void *ud) {
-  int running = 0, queued = 0, finished = 0;
+int gt_bulk_poll(gt_bulk *b, int timeout_ms) {
+  int running = 0, queued = 0;
   CURLMsg *msg;
 
   if (curl_multi_perform(b->multi, &running) != CURLM_OK)
     return -1;
-  if (running > 0 && timeout_ms > 0) {
+  if (running > 0 && timeout_ms > 0 && b->finished_count == 0) {
     if (curl_multi_poll(b->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
       return -1;
     if (curl_multi_perform(b->multi, &running) != CURLM_OK)
@@ -479,19 +490,29 @@ int gt_bulk_poll(gt_bulk *b, int timeout_ms, gt_bulk_done done, void *ud) {
   }
   while ((msg = curl_multi_info_read(b->multi, &queued)) != NULL) {
     gt_transfer *t = NULL;
-    gt_result res;
     int i;
     if (msg->msg != CURLMSG_DONE)
       continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     i = (int)(t - b->slots);
-    gt_result_init(&res);
-    gt_transfer_finish(t, msg->data.result, &res);
+    gt_result_init(&b->results[i]);
+    gt_transfer_finish(t, msg->data.result, &b->results[i]);
     curl_multi_remove_handle(b->multi, msg->easy_handle);
-    b->busy[i] = 0;
-    b->in_flight--;
-    finished++;
-    done(ud, b->tags[i], &res);
+    b->finished[b->finished_count++] = i;
   }
-  return finished;
+  return b->finished_count;
+}
+
+long gt_bulk_finished(gt_bulk *b, int i, gt_result *res) {
+  int slot = b->finished[i];
+  *res = b->results[slot];
+  return b->tags[slot];
+}
+
+void gt_bulk_release(gt_bulk *b) {
+  int i;
+  for (i = 0; i < b->finished_count; i++)
+    b->busy[b->finished[i]] = 0;
+  b->in_flight -= b->finished_count;
+  b->finished_count = 0;
 }

@@ -11,6 +11,10 @@
 #define GT_VERSION "0.1.0"
 #define GT_MESSAGE_MAX 320
 
+/* Asked while a transfer runs: nonzero stops it (GT_FAIL_INTERRUPTED).
+ * The binding answers "has the interpreter been interrupted (Ctrl-C)?". */
+typedef int (*gt_interrupt_fn)(void *ud);
+
 typedef struct gt_options {
   const char *base_url;       /* scheme://host[:port][/prefix]; required */
   const char *login_url;      /* the OAuth host; NULL: the same as base_url */
@@ -23,6 +27,8 @@ typedef struct gt_options {
   size_t max_body;            /* the largest response body accepted */
   const char *const *headers; /* extra "Name: value" lines for every request */
   size_t header_count;
+  gt_interrupt_fn interrupted; /* may be NULL: transfers are never stopped */
+  void *interrupt_ud;
 } gt_options;
 
 /* How a request ended. GT_DONE means an HTTP response arrived, whatever its
@@ -33,8 +39,9 @@ typedef enum gt_outcome {
   GT_FAIL_TIMEOUT,
   GT_FAIL_NETWORK,
   GT_FAIL_TLS,
-  GT_FAIL_TOO_LARGE, /* the body exceeded max_body: the transfer was cut */
-  GT_FAIL_NOMEM
+  GT_FAIL_TOO_LARGE,  /* the body exceeded max_body, or the headers their limit */
+  GT_FAIL_INTERRUPTED, /* gt_options.interrupted said stop */
+  GT_FAIL_NOMEM       /* our own allocation failed */
 } gt_outcome;
 
 typedef struct gt_result {
@@ -85,22 +92,30 @@ int gt_last_response(const gt_client *c, gt_result *res);
  * pauses are the caller's (the Lua layer's) policy. */
 #define GT_BULK_MAX_SLOTS 256
 typedef struct gt_bulk gt_bulk;
-typedef void (*gt_bulk_done)(void *ud, long tag, const gt_result *res);
 
 /* The bulk run copies the client's settings: the client may close first. */
 gt_bulk *gt_bulk_new(const gt_client *c, int slots, char *err, size_t err_size);
 /* Aborts whatever is in flight. */
 void gt_bulk_free(gt_bulk *b);
+/* Transfers started and not yet taken back with gt_bulk_release. */
 int gt_bulk_in_flight(const gt_bulk *b);
 int gt_bulk_free_slots(const gt_bulk *b);
 /* Starts DELETE /api/v2/tokens/{user_id}, remembered by `tag`: GT_DONE, or
  * a failure in res (a bad id or token, no free slot). */
 gt_outcome gt_bulk_start_revoke(gt_bulk *b, long tag, const char *token, size_t token_len,
                                 const char *user_id, size_t user_id_len, gt_result *res);
-/* Moves transfers on, waiting at most timeout_ms for activity; calls
- * done() for each finished one (res is valid during the call only).
- * Returns how many finished, or -1 if libcurl failed. */
-int gt_bulk_poll(gt_bulk *b, int timeout_ms, gt_bulk_done done, void *ud);
+/* Moves transfers on, waiting at most timeout_ms for activity (less when a
+ * signal arrives). Returns how many finished transfers wait to be read
+ * (those of earlier polls not yet released included), or -1 if libcurl
+ * failed. */
+int gt_bulk_poll(gt_bulk *b, int timeout_ms);
+/* The i-th finished transfer (0 <= i < what gt_bulk_poll returned): its
+ * tag and result, valid until gt_bulk_release. */
+long gt_bulk_finished(gt_bulk *b, int i, gt_result *res);
+/* Frees the slots of every finished transfer once the caller has what it
+ * needs of them: until then a later poll gives them again, so a caller
+ * that failed while reading them loses none. */
+void gt_bulk_release(gt_bulk *b);
 
 /* The outcome's name in the Lua error model ("timeout", "network", ...). */
 const char *gt_outcome_kind(gt_outcome o);

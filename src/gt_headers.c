@@ -1,6 +1,5 @@
 #include "gt_headers.h"
 
-#include <stdint.h>
 #include <string.h>
 
 /* Large enough for any real count or delay, far from overflow. */
@@ -36,118 +35,59 @@ long long gt_parse_count(const char *s, size_t len) {
   return v > GT_COUNT_CAP ? GT_COUNT_CAP : v;
 }
 
-/* Header names are compared 8 bytes at a time: `want` is lowercase
- * letters, digits and '-', `len` bytes long (at least 8); a letter of
- * `name` matches in either case, anything else exactly. */
-static uint64_t word_at(const char *p) {
-  uint64_t w;
-  memcpy(&w, p, sizeof w);
-  return w;
-}
-
+/* Header names are ASCII and case-insensitive; `want` is lower case. */
 static int name_is(const char *name, size_t len, const char *want) {
-  size_t i = 0;
-  for (;;) {
-    uint64_t w;
-    if (i + 8 > len)
-      i = len - 8; /* the last word overlaps the one before */
-    w = word_at(want + i);
-    /* 0x20 in each byte of w that is a letter (the only bytes with 0x40). */
-    if ((word_at(name + i) | ((w & 0x4040404040404040ULL) >> 1)) != w)
+  size_t i;
+  if (len != strlen(want))
+    return 0;
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != want[i])
       return 0;
-    if (i + 8 == len)
-      return 1;
-    i += 8;
   }
+  return 1;
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* True when every byte of the word is visible ASCII (0x21 to 0x7e). */
-static int all_visible(uint64_t w) {
-  uint64_t below = (w - ONES * 0x21) & ~w;              /* flags a byte under 0x21 */
-  uint64_t above = ((w & ~HIGHS) + ONES) | w;           /* flags 0x7f and over */
-  return ((below | above) & HIGHS) == 0;
-}
-
-/* Copies a header value into a fixed field, keeping visible ASCII only so
- * that nothing a server sends can forge a line in a log or an error. */
+/* Copies a header value into a fixed field, keeping visible ASCII (and
+ * single spaces inside) so that nothing a server sends can forge a line in
+ * a log or an error. A value that does not fit is dropped, not cut: a cut
+ * echo of a credential would be a piece of it that no scrubbing finds. */
 static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
-  size_t i, n = 0;
-  if (len >= 8 && len < size) { /* the usual value: an id, all visible */
-    for (i = 0; i + 8 <= len && all_visible(word_at(v + i)); i += 8) {
-    }
-    if (i + 8 > len && all_visible(word_at(v + len - 8))) {
-      memcpy(dst, v, len);
-      dst[len] = '\0';
-      return;
-    }
-  }
-  for (i = 0; i < len && n + 1 < size; i++) {
+  size_t i, n = 0, kept = 0; /* kept: n without the trailing spaces */
+  for (i = 0; i < len; i++) {
     unsigned char c = (unsigned char)v[i];
-    if (c > 0x20 && c < 0x7f)
+    if (c > 0x20 && c < 0x7f) {
+      if (n + 1 >= size) {
+        dst[0] = '\0';
+        return;
+      }
       dst[n++] = (char)c;
-    else if (c == ' ' && n > 0)
+      kept = n;
+    } else if (c == ' ' && n > 0 && n + 1 < size) {
       dst[n++] = ' ';
+    }
   }
-  while (n > 0 && dst[n - 1] == ' ')
-    n--;
-  dst[n] = '\0';
-}
-
-/* The fields we keep, by header name. */
-enum field { NONE, CORRELATION_ID, RETRY_AFTER, CONTENT_LENGTH, RL_COUNT, RL_ALLOWED, RL_RESET };
-
-/* Which field a header name is. Every response carries headers we do not
- * keep (Date, Server, Content-Type, Connection...): the length and one
- * letter pick the only candidate, so each line is compared once at most. */
-static enum field field_of(const char *name, size_t len) {
-  switch (len) {
-  case sizeof "retry-after" - 1:
-    return name_is(name, len, "retry-after") ? RETRY_AFTER : NONE;
-  case sizeof "content-length" - 1:
-    return name_is(name, len, "content-length") ? CONTENT_LENGTH : NONE;
-  case sizeof "inin-correlation-id" - 1:
-    return name_is(name, len, "inin-correlation-id") ? CORRELATION_ID : NONE;
-  case sizeof "inin-ratelimit-count" - 1: /* and inin-ratelimit-reset */
-    if (name[15] == 'c' || name[15] == 'C')
-      return name_is(name, len, "inin-ratelimit-count") ? RL_COUNT : NONE;
-    return name_is(name, len, "inin-ratelimit-reset") ? RL_RESET : NONE;
-  case sizeof "inin-ratelimit-allowed" - 1:
-    return name_is(name, len, "inin-ratelimit-allowed") ? RL_ALLOWED : NONE;
-  default:
-    return NONE;
-  }
+  dst[kept] = '\0';
 }
 
 void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   const char *colon, *value;
-  size_t value_len;
-  enum field field;
+  size_t name_len, value_len;
 
-  if (len == 0)
-    return;
-  switch (line[0]) { /* most lines are none of ours: they end here */
-  case 'H': case 'c': case 'C': case 'i': case 'I': case 'r': case 'R':
-    break;
-  default:
-    return;
-  }
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
     len--;
   if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-    gt_meta_clear(m);
+    gt_meta_clear(m); /* a new response: an interim one's headers do not count */
     return;
   }
   colon = memchr(line, ':', len);
   if (colon == NULL)
     return;
-  field = field_of(line, (size_t)(colon - line));
-  if (field == NONE)
-    return;
+  name_len = (size_t)(colon - line);
   value = colon + 1;
-  value_len = len - (size_t)(colon - line) - 1;
+  value_len = len - name_len - 1;
   while (value_len > 0 && is_blank(*value)) {
     value++;
     value_len--;
@@ -155,27 +95,18 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   while (value_len > 0 && is_blank(value[value_len - 1]))
     value_len--;
 
-  switch (field) {
-  case CORRELATION_ID:
+  if (name_is(line, name_len, "inin-correlation-id")) {
     copy_visible(m->correlation_id, sizeof m->correlation_id, value, value_len);
-    break;
-  case RETRY_AFTER:
+  } else if (name_is(line, name_len, "retry-after")) {
     copy_visible(m->retry_after_raw, sizeof m->retry_after_raw, value, value_len);
     m->retry_after = gt_parse_count(value, value_len);
-    break;
-  case CONTENT_LENGTH:
+  } else if (name_is(line, name_len, "content-length")) {
     m->content_length = gt_parse_count(value, value_len);
-    break;
-  case RL_COUNT:
+  } else if (name_is(line, name_len, "inin-ratelimit-count")) {
     m->ratelimit_count = gt_parse_count(value, value_len);
-    break;
-  case RL_ALLOWED:
+  } else if (name_is(line, name_len, "inin-ratelimit-allowed")) {
     m->ratelimit_allowed = gt_parse_count(value, value_len);
-    break;
-  case RL_RESET:
+  } else if (name_is(line, name_len, "inin-ratelimit-reset")) {
     m->ratelimit_reset = gt_parse_count(value, value_len);
-    break;
-  case NONE:
-    break;
   }
 }

@@ -7,6 +7,9 @@
 
 #define GT_CORRELATION_MAX 128
 #define GT_RETRY_AFTER_MAX 64
+/* The most bytes of header lines a response may have, interim responses
+ * included (nginx proxies 4 or 8 KiB; a real answer has about 1 KiB). */
+#define GT_HEADER_BLOCK_MAX (64 * 1024)
 
 typedef struct gt_meta {
   long long content_length;    /* -1 when absent */
@@ -14,7 +17,7 @@ typedef struct gt_meta {
   long long ratelimit_count;   /* inin-ratelimit-*; -1 when absent */
   long long ratelimit_allowed;
   long long ratelimit_reset;
-  char correlation_id[GT_CORRELATION_MAX];    /* "" when absent */
+  char correlation_id[GT_CORRELATION_MAX];    /* "" when absent or too long */
   char retry_after_raw[GT_RETRY_AFTER_MAX];   /* as sent, e.g. an HTTP-date */
 } gt_meta;
 

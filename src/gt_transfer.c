@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* The URL buffer's limit: the base URL plus a fully escaped user id. */
 #define GT_URL_LIMIT (16 * 1024)
@@ -9,10 +10,15 @@
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
   gt_transfer *t = ud;
   size_t len = size * n;
+  t->header_bytes += len;
+  if (t->header_bytes > GT_HEADER_BLOCK_MAX) {
+    t->cut = GT_CUT_HEADERS;
+    return 0;
+  }
   gt_meta_feed(&t->meta, data, len);
   if (!t->is_head && t->meta.content_length > 0 &&
       (unsigned long long)t->meta.content_length > t->config->max_body) {
-    t->cut = GT_BUFFER_TOO_LARGE;
+    t->cut = GT_CUT_BODY;
     return 0; /* refuse before a byte of the body is read */
   }
   return len;
@@ -24,8 +30,21 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
   int rc = gt_buffer_append(&t->body, data, len);
   if (rc == GT_BUFFER_OK)
     return len;
-  t->cut = rc;
+  t->cut = rc == GT_BUFFER_TOO_LARGE ? GT_CUT_BODY : GT_CUT_NOMEM;
   return 0; /* libcurl stops the transfer with CURLE_WRITE_ERROR */
+}
+
+/* libcurl calls this whenever it runs the transfer, a signal's EINTR
+ * included: the moment to ask whether to stop. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  gt_transfer *t = ud;
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  if (t->config->interrupted(t->config->interrupt_ud)) {
+    t->cut = GT_CUT_INTERRUPTED;
+    return 1;
+  }
+  return 0;
 }
 
 int gt_transfer_init(gt_transfer *t, const gt_config *c) {
@@ -45,6 +64,11 @@ int gt_transfer_init(gt_transfer *t, const gt_config *c) {
   curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  if (c->interrupted) {
+    curl_easy_setopt(t->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(t->easy, CURLOPT_XFERINFODATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_NOPROGRESS, 0L);
+  }
   curl_easy_setopt(t->easy, CURLOPT_USERAGENT, c->user_agent);
   curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -101,6 +125,14 @@ gt_outcome gt_result_fail(gt_result *res, gt_outcome o, const char *code, const 
   return o;
 }
 
+long long gt_http_date_delay(const char *date) {
+  time_t when = curl_getdate(date, NULL);
+  time_t now = time(NULL);
+  if (when == -1)
+    return -1;
+  return when > now ? (long long)(when - now) : 0;
+}
+
 #define CODE_NAME(x) case x: return #x;
 static const char *curl_code_name(CURLcode rc) {
   switch (rc) {
@@ -130,6 +162,7 @@ static const char *curl_code_name(CURLcode rc) {
   CODE_NAME(CURLE_SSL_PINNEDPUBKEYNOTMATCH)
   CODE_NAME(CURLE_SSL_INVALIDCERTSTATUS)
   CODE_NAME(CURLE_PROXY)
+  CODE_NAME(CURLE_ABORTED_BY_CALLBACK)
   default: return "CURLE_OTHER";
   }
 }
@@ -140,7 +173,8 @@ static gt_outcome classify(CURLcode rc) {
   case CURLE_OPERATION_TIMEDOUT:
     return GT_FAIL_TIMEOUT;
   case CURLE_OUT_OF_MEMORY:
-    return GT_FAIL_NOMEM;
+    /* What libcurl also answers to a header line over its 100 KiB. */
+    return GT_FAIL_TOO_LARGE;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_SSL_CERTPROBLEM:
   case CURLE_SSL_CIPHER:
@@ -256,7 +290,8 @@ gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *
     return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
   gt_buffer_clear(&t->body);
   gt_meta_clear(&t->meta);
-  t->cut = GT_BUFFER_OK;
+  t->cut = GT_CUT_NONE;
+  t->header_bytes = 0;
   t->curl_error[0] = '\0';
   t->method = rq->method;
   t->is_head = strcmp(rq->method, "HEAD") == 0;
@@ -273,14 +308,22 @@ gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res) {
   res->url = t->url.data;
   res->meta = t->meta;
   if (rc != CURLE_OK) {
+    char msg[96];
     gt_buffer_clear(&t->body);
-    if (t->cut == GT_BUFFER_NOMEM)
+    switch (t->cut) {
+    case GT_CUT_NOMEM:
       return gt_result_fail(res, GT_FAIL_NOMEM, "CURLE_OUT_OF_MEMORY", "not enough memory");
-    if (t->cut == GT_BUFFER_TOO_LARGE) {
-      char msg[96];
+    case GT_CUT_BODY:
       snprintf(msg, sizeof msg, "response body exceeds max_body (%lu bytes)",
                (unsigned long)t->config->max_body);
       return gt_result_fail(res, GT_FAIL_TOO_LARGE, "too_large", msg);
+    case GT_CUT_HEADERS:
+      snprintf(msg, sizeof msg, "response headers exceed %d bytes", GT_HEADER_BLOCK_MAX);
+      return gt_result_fail(res, GT_FAIL_TOO_LARGE, "too_large", msg);
+    case GT_CUT_INTERRUPTED:
+      return gt_result_fail(res, GT_FAIL_INTERRUPTED, "interrupted", "interrupted");
+    case GT_CUT_NONE:
+      break;
     }
     return gt_result_fail(res, classify(rc), curl_code_name(rc),
                           t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));

@@ -24,7 +24,18 @@ typedef struct gt_config {
   long timeout_ms;
   long connect_timeout_ms;
   size_t max_body;
+  gt_interrupt_fn interrupted;
+  void *interrupt_ud;
 } gt_config;
+
+/* Why a callback of ours stopped a transfer. */
+typedef enum gt_cut {
+  GT_CUT_NONE = 0,
+  GT_CUT_BODY,        /* over max_body */
+  GT_CUT_HEADERS,     /* over GT_HEADER_BLOCK_MAX */
+  GT_CUT_NOMEM,
+  GT_CUT_INTERRUPTED
+} gt_cut;
 
 typedef struct gt_transfer {
   CURL *easy;
@@ -35,7 +46,8 @@ typedef struct gt_transfer {
   struct curl_slist *headers; /* kept while the credential stays the same */
   gt_buffer headers_key;      /* what `headers` was built for: type, scheme, credential */
   const char *method;
-  int cut;                    /* why a callback stopped the transfer: GT_BUFFER_* */
+  gt_cut cut;
+  size_t header_bytes;        /* of this attempt's header lines, interim ones included */
   int is_head;                /* a HEAD reply's Content-Length announces no body */
   char curl_error[CURL_ERROR_SIZE];
 } gt_transfer;
@@ -68,5 +80,9 @@ void gt_transfer_forget_headers(gt_transfer *t);
 
 void gt_result_init(gt_result *res);
 gt_outcome gt_result_fail(gt_result *res, gt_outcome o, const char *code, const char *message);
+
+/* Seconds from now until an HTTP-date (RFC 9110: IMF-fixdate and the two
+ * obsolete forms), 0 when it has passed; -1 when `date` is not one. */
+long long gt_http_date_delay(const char *date);
 
 #endif

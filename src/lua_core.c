@@ -15,8 +15,8 @@
 
 #include "gt_client.h"
 #include "gt_headers.h"
+#include "gt_transfer.h"
 #include "gt_url.h"
-#include "lua_json.h"
 
 #define CLIENT_MT "genesys.tokens.core.client"
 
@@ -26,19 +26,89 @@
 #define GT_EXPORT
 #endif
 
+/* A call's buffers belong to the C client while the call reads them into
+ * Lua values, and any allocation there may run a finalizer that closes the
+ * client (or calls it again). So a close during a call waits until the call
+ * has read what it needs, and a call during a call is refused. */
 typedef struct client_box {
   gt_client *client; /* NULL once closed */
+  int in_call;
+  int close_pending;
+  lua_State *main;   /* the thread the interpreter's Ctrl-C hook goes to */
+  lua_Hook hook;     /* that thread's hook when the call began */
 } client_box;
+
+/* Whether the interpreter was interrupted since the call began: lua.c (and
+ * LuaJIT's) SIGINT handler sets a hook that raises "interrupted!" at the
+ * next instruction, and a hook that appears during a transfer is that one.
+ * The check reads the hook; it runs no Lua. */
+static int was_interrupted(void *ud) {
+  client_box *box = ud;
+  return lua_gethook(box->main) != box->hook;
+}
+
+static lua_State *main_thread(lua_State *L) {
+#if LUA_VERSION_NUM >= 502
+  lua_State *main;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  return main;
+#else
+  return L; /* LuaJIT's hooks are global; Lua 5.1's are per coroutine */
+#endif
+}
 
 static client_box *check_box(lua_State *L) {
   return (client_box *)luaL_checkudata(L, 1, CLIENT_MT);
 }
 
-static gt_client *check_open(lua_State *L) {
+/* The open client of argument 1, now in a call. */
+static gt_client *begin_call(lua_State *L, client_box **out) {
   client_box *box = check_box(L);
   if (box->client == NULL)
     luaL_error(L, "attempt to use a closed genesys.tokens client");
+  if (box->in_call)
+    luaL_error(L, "genesys.tokens client is busy: called from a finalizer or hook during one of its calls");
+  box->in_call = 1;
+  box->hook = lua_gethook(box->main);
+  *out = box;
   return box->client;
+}
+
+/* What a call pushes once its C part is done, run in protected mode. */
+typedef struct push_job {
+  int (*push)(lua_State *L, void *arg);
+  void *arg;
+} push_job;
+
+static int run_push_job(lua_State *L) {
+  push_job *job = (push_job *)lua_touserdata(L, 1);
+  return job->push(L, job->arg);
+}
+
+/* Runs job (one result) in protected mode: the function is upvalue 1 of
+ * every method, so starting it allocates nothing that could fail outside
+ * the protection. 0, or the status with the error on top. */
+static int push_protected(lua_State *L, push_job *job) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlightuserdata(L, job);
+  return lua_pcall(L, 1, 1, 0);
+}
+
+/* Ends a call: its result pushed (or its error raised), then a close that
+ * came meanwhile done. */
+static int end_call(lua_State *L, client_box *box, push_job *job) {
+  int status = push_protected(L, job);
+  box->in_call = 0;
+  if (box->close_pending) {
+    gt_client_free(box->client);
+    box->client = NULL;
+    box->close_pending = 0;
+  }
+  if (status != 0)
+    return lua_error(L);
+  return 1;
 }
 
 /* An optional string field of the options table; NULL when absent. The
@@ -118,9 +188,12 @@ static int core_new(lua_State *L) {
   }
 
   box = (client_box *)lua_newuserdata(L, sizeof *box);
-  box->client = NULL;
+  memset(box, 0, sizeof *box);
   luaL_getmetatable(L, CLIENT_MT);
   lua_setmetatable(L, -2);
+  box->main = main_thread(L);
+  o.interrupted = was_interrupted;
+  o.interrupt_ud = box;
   box->client = gt_client_new(&o, err, sizeof err);
   if (box->client == NULL) {
     lua_pushnil(L);
@@ -139,9 +212,11 @@ static void set_integer(lua_State *L, const char *name, long long v) {
 
 /* Every call returns one table: method, url, and either the response
  * (status, body, correlation_id, retry_after, ratelimit_*) or the failure
- * (kind, code, message). A bad argument raises instead. `with_body` 0
- * leaves the body out (last_response, an undecodable body). */
-static int push_result(lua_State *L, const gt_result *res, int with_body) {
+ * (kind, code, message). A bad argument raises instead, and so does a lack
+ * of memory of our own. */
+static int push_result(lua_State *L, void *arg) {
+  const gt_result *res = arg;
+  long long retry_after = res->meta.retry_after;
   if (res->outcome == GT_FAIL_ARGUMENT)
     return luaL_error(L, "%s", res->message);
   if (res->outcome == GT_FAIL_NOMEM)
@@ -166,66 +241,65 @@ static int push_result(lua_State *L, const gt_result *res, int with_body) {
   }
   lua_pushinteger(L, (lua_Integer)res->status);
   lua_setfield(L, -2, "status");
-  if (with_body) {
+  if (res->body) {
     lua_pushlstring(L, res->body, res->body_len);
     lua_setfield(L, -2, "body");
   }
   if (res->meta.retry_after_raw[0]) {
     lua_pushstring(L, res->meta.retry_after_raw);
     lua_setfield(L, -2, "retry_after_raw");
+    if (retry_after < 0)
+      retry_after = gt_http_date_delay(res->meta.retry_after_raw);
   }
-  set_integer(L, "retry_after", res->meta.retry_after);
+  set_integer(L, "retry_after", retry_after);
   set_integer(L, "ratelimit_count", res->meta.ratelimit_count);
   set_integer(L, "ratelimit_allowed", res->meta.ratelimit_allowed);
   set_integer(L, "ratelimit_reset", res->meta.ratelimit_reset);
   return 1;
 }
 
-/* client:me(token, preserve_idle_ttl, decode) -> GET /api/v2/tokens/me.
- * With `decode`, a 2xx body is decoded straight from the client's buffer
- * (no Lua string of it is made) and the call returns the table and the
- * status, and nothing else: the rest is client:last_response()'s. A body
- * that does not decode gives the result table with `decode_error` and no
- * `body`. */
+static int finish_call(lua_State *L, client_box *box, gt_result *res) {
+  push_job job;
+  job.push = push_result;
+  job.arg = res;
+  return end_call(L, box, &job);
+}
+
+/* client:me(token, preserve_idle_ttl) -> GET /api/v2/tokens/me */
 static int client_me(lua_State *L) {
-  gt_client *c = check_open(L);
+  client_box *box;
   size_t token_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
-  int preserve = lua_toboolean(L, 3);
-  int decode = lua_toboolean(L, 4);
+  gt_client *c = begin_call(L, &box);
   gt_result res;
-  gt_get_token_info(c, token, token_len, preserve, &res);
-  if (!decode || res.outcome != GT_DONE || res.status < 200 || res.status > 299)
-    return push_result(L, &res, 1);
-  if (gt_json_decode_object(L, res.body, res.body_len, 1) == 1) {
-    lua_pushinteger(L, (lua_Integer)res.status);
-    return 2;
-  }
-  push_result(L, &res, 0); /* above nil and the decoder's message */
-  lua_pushvalue(L, -2);
-  lua_setfield(L, -2, "decode_error");
-  return 1;
+  gt_get_token_info(c, token, token_len, lua_toboolean(L, 3), &res);
+  return finish_call(L, box, &res);
 }
 
 /* client:last_response() -> the result table of the last response to an
  * API call (no body), or nil before the first. */
 static int client_last_response(lua_State *L) {
+  client_box *box;
   gt_result res;
-  if (!gt_last_response(check_open(L), &res))
+  if (!gt_last_response(begin_call(L, &box), &res)) {
+    box->in_call = 0;
     return 0;
-  return push_result(L, &res, 0);
+  }
+  res.body = NULL;
+  return finish_call(L, box, &res);
 }
 
 /* The calls that take just a token. */
 typedef gt_outcome (*token_call_fn)(gt_client *, const char *, size_t, gt_result *);
 
 static int token_call(lua_State *L, token_call_fn call) {
-  gt_client *c = check_open(L);
+  client_box *box;
   size_t token_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
+  gt_client *c = begin_call(L, &box);
   gt_result res;
   call(c, token, token_len, &res);
-  return push_result(L, &res, 1);
+  return finish_call(L, box, &res);
 }
 
 /* client:verify(token) -> HEAD /api/v2/tokens/me */
@@ -239,46 +313,77 @@ static int client_idle_timeout(lua_State *L) { return token_call(L, gt_get_idle_
 
 /* client:revoke(token, user_id) -> DELETE /api/v2/tokens/{userId} */
 static int client_revoke(lua_State *L) {
-  gt_client *c = check_open(L);
+  client_box *box;
   size_t token_len, id_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
   const char *id;
+  gt_client *c;
   gt_result res;
   luaL_checktype(L, 3, LUA_TSTRING); /* a number is not a user id */
   id = lua_tolstring(L, 3, &id_len);
+  c = begin_call(L, &box);
   gt_revoke_user_tokens(c, token, token_len, id, id_len, &res);
-  return push_result(L, &res, 1);
+  return finish_call(L, box, &res);
 }
 
 /* client:set_idle_timeout(token, json) -> PUT /api/v2/tokens/timeout */
 static int client_set_idle_timeout(lua_State *L) {
-  gt_client *c = check_open(L);
+  client_box *box;
   size_t token_len, json_len;
   const char *token = luaL_checklstring(L, 2, &token_len);
   const char *json = luaL_checklstring(L, 3, &json_len);
+  gt_client *c = begin_call(L, &box);
   gt_result res;
   gt_put_idle_timeout(c, token, token_len, json, json_len, &res);
-  return push_result(L, &res, 1);
+  return finish_call(L, box, &res);
 }
 
 /* client:login(client_id, client_secret) -> POST <login_url>/oauth/token */
 static int client_login(lua_State *L) {
-  gt_client *c = check_open(L);
+  client_box *box;
   size_t id_len, secret_len;
   const char *id = luaL_checklstring(L, 2, &id_len);
   const char *secret = luaL_checklstring(L, 3, &secret_len);
+  gt_client *c = begin_call(L, &box);
   gt_result res;
   gt_login_client_credentials(c, id, id_len, secret, secret_len, &res);
-  return push_result(L, &res, 1);
+  return finish_call(L, box, &res);
 }
 
 /* ---------------------------------------------------------------- bulk */
 
 #define BULK_MT "genesys.tokens.core.bulk"
 
+/* As client_box: a close during a poll or start waits until it returns. */
 typedef struct bulk_box {
   gt_bulk *bulk; /* NULL once closed */
+  int in_call;
+  int close_pending;
 } bulk_box;
+
+static gt_bulk *begin_bulk_call(lua_State *L, bulk_box **out) {
+  bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
+  if (box->bulk == NULL)
+    luaL_error(L, "attempt to use a closed bulk run");
+  if (box->in_call)
+    luaL_error(L, "bulk run is busy: called from a finalizer or hook during one of its calls");
+  box->in_call = 1;
+  *out = box;
+  return box->bulk;
+}
+
+static int end_bulk_call(lua_State *L, bulk_box *box, push_job *job) {
+  int status = push_protected(L, job);
+  box->in_call = 0;
+  if (box->close_pending) {
+    gt_bulk_free(box->bulk);
+    box->bulk = NULL;
+    box->close_pending = 0;
+  }
+  if (status != 0)
+    return lua_error(L);
+  return 1;
+}
 
 static gt_bulk *check_bulk(lua_State *L) {
   bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
@@ -289,17 +394,19 @@ static gt_bulk *check_bulk(lua_State *L) {
 
 /* client:bulk(concurrency) -> a bulk run with that many slots. */
 static int client_bulk(lua_State *L) {
-  gt_client *c = check_open(L);
+  client_box *cbox = check_box(L);
   lua_Number n = luaL_checknumber(L, 2);
   bulk_box *box;
   char err[128];
+  if (cbox->client == NULL)
+    return luaL_error(L, "attempt to use a closed genesys.tokens client");
   if (!(n >= 1 && n <= GT_BULK_MAX_SLOTS) || n != (lua_Number)(int)n)
     return luaL_argerror(L, 2, "concurrency must be a whole number from 1 to 256");
   box = (bulk_box *)lua_newuserdata(L, sizeof *box);
-  box->bulk = NULL;
+  memset(box, 0, sizeof *box);
   luaL_getmetatable(L, BULK_MT);
   lua_setmetatable(L, -2);
-  box->bulk = gt_bulk_new(c, (int)n, err, sizeof err);
+  box->bulk = gt_bulk_new(cbox->client, (int)n, err, sizeof err);
   if (box->bulk == NULL) {
     lua_pushnil(L);
     lua_pushstring(L, err);
@@ -308,63 +415,85 @@ static int client_bulk(lua_State *L) {
   return 1;
 }
 
+static int push_true(lua_State *L, void *arg) {
+  (void)arg;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* bulk:start(tag, token, user_id) -> true, or the failure's result table
- * (no free slot: an argument error; a bad id or token raises). */
+ * (a bad id or token raises). */
 static int bulk_start(lua_State *L) {
-  gt_bulk *b = check_bulk(L);
+  bulk_box *box;
   long tag = (long)luaL_checkinteger(L, 2);
   size_t token_len, id_len;
   const char *token = luaL_checklstring(L, 3, &token_len);
   const char *id;
+  gt_bulk *b;
   gt_result res;
+  push_job job;
   luaL_checktype(L, 4, LUA_TSTRING);
   id = lua_tolstring(L, 4, &id_len);
-  if (gt_bulk_free_slots(b) == 0)
+  if (gt_bulk_free_slots(check_bulk(L)) == 0)
     return luaL_error(L, "no free slot: poll until one finishes");
-  if (gt_bulk_start_revoke(b, tag, token, token_len, id, id_len, &res) == GT_DONE) {
-    lua_pushboolean(L, 1);
-    return 1;
+  b = begin_bulk_call(L, &box);
+  job.push = push_true;
+  job.arg = NULL;
+  if (gt_bulk_start_revoke(b, tag, token, token_len, id, id_len, &res) != GT_DONE) {
+    job.push = push_result;
+    job.arg = &res;
   }
-  return push_result(L, &res, 1);
+  return end_bulk_call(L, box, &job);
 }
 
-/* Collects finished transfers as { tag, result } pairs in the table on top
- * of the stack. Called from gt_bulk_poll once libcurl is done with the
- * transfer (it is off the multi handle and its slot is free), so even a
- * memory error raised here unwinds through no libcurl frame and leaves
- * nothing half-done: the transfers still queued are read by the next poll. */
-typedef struct collect_state {
-  lua_State *L;
+typedef struct finished_list {
+  gt_bulk *bulk;
   int n;
-} collect_state;
+} finished_list;
 
-static void collect(void *ud, long tag, const gt_result *res) {
-  collect_state *cs = ud;
-  lua_State *L = cs->L;
-  lua_createtable(L, 2, 0);
-  lua_pushinteger(L, (lua_Integer)tag);
-  lua_rawseti(L, -2, 1);
-  push_result(L, res, 1);
-  lua_rawseti(L, -2, 2);
-  lua_rawseti(L, -2, ++cs->n);
+/* { {tag, result}, ... } of the finished transfers. */
+static int push_finished(lua_State *L, void *arg) {
+  finished_list *list = arg;
+  gt_bulk *b = list->bulk;
+  int i, n = list->n;
+  luaL_checkstack(L, 8, NULL);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    gt_result res;
+    long tag = gt_bulk_finished(b, i, &res);
+    lua_createtable(L, 2, 0);
+    lua_pushinteger(L, (lua_Integer)tag);
+    lua_rawseti(L, -2, 1);
+    push_result(L, &res);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, i + 1);
+  }
+  gt_bulk_release(b); /* only once all of them are in the table */
+  return 1;
 }
 
-/* bulk:poll(timeout_seconds) -> { {tag, result}, ... } of what finished. */
+/* bulk:poll(timeout_seconds) -> { {tag, result}, ... } of what finished,
+ * waiting at most timeout_seconds (up to 60) for something to. */
 static int bulk_poll(lua_State *L) {
-  gt_bulk *b = check_bulk(L);
+  bulk_box *box;
   lua_Number timeout = luaL_optnumber(L, 2, 0);
-  collect_state cs;
-  int ms = timeout > 0 ? (int)(timeout * 1000 + 0.5) : 0;
-  if (ms > 60000)
-    ms = 60000;
-  lua_settop(L, 2);
-  lua_newtable(L);
-  luaL_checkstack(L, 8, NULL);
-  cs.L = L;
-  cs.n = 0;
-  if (gt_bulk_poll(b, ms, collect, &cs) < 0)
+  gt_bulk *b = begin_bulk_call(L, &box);
+  finished_list list;
+  push_job job;
+  int ms = 0;
+  if (timeout > 60) /* clamped before the conversion: 1e300 has no int */
+    timeout = 60;
+  if (timeout > 0)
+    ms = (int)(timeout * 1000 + 0.5);
+  list.bulk = b;
+  list.n = gt_bulk_poll(b, ms);
+  if (list.n < 0) {
+    box->in_call = 0;
     return luaL_error(L, "libcurl's multi interface failed");
-  return 1;
+  }
+  job.push = push_finished;
+  job.arg = &list;
+  return end_bulk_call(L, box, &job);
 }
 
 static int bulk_in_flight(lua_State *L) {
@@ -377,16 +506,40 @@ static int bulk_free_slots(lua_State *L) {
   return 1;
 }
 
-/* close() and __gc: aborts what is in flight; idempotent. */
+/* close(): aborts what is in flight; idempotent; waits for a call. */
 static int bulk_close(lua_State *L) {
+  bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
+  if (box->in_call) {
+    box->close_pending = 1;
+    return 0;
+  }
+  gt_bulk_free(box->bulk);
+  box->bulk = NULL;
+  return 0;
+}
+
+/* __gc: an unreachable run has no call in progress. */
+static int bulk_gc(lua_State *L) {
   bulk_box *box = (bulk_box *)luaL_checkudata(L, 1, BULK_MT);
   gt_bulk_free(box->bulk);
   box->bulk = NULL;
   return 0;
 }
 
-/* close(), __gc and __close: idempotent. */
+/* close() and __close: idempotent; during a call, done when it returns. */
 static int client_close(lua_State *L) {
+  client_box *box = check_box(L);
+  if (box->in_call) {
+    box->close_pending = 1;
+    return 0;
+  }
+  gt_client_free(box->client);
+  box->client = NULL;
+  return 0;
+}
+
+/* __gc: an unreachable client has no call in progress. */
+static int client_gc(lua_State *L) {
   client_box *box = check_box(L);
   gt_client_free(box->client);
   box->client = NULL;
@@ -394,7 +547,8 @@ static int client_close(lua_State *L) {
 }
 
 static int client_closed(lua_State *L) {
-  lua_pushboolean(L, check_box(L)->client == NULL);
+  client_box *box = check_box(L);
+  lua_pushboolean(L, box->client == NULL || box->close_pending);
   return 1;
 }
 
@@ -467,14 +621,6 @@ static int push_encoded(lua_State *L, int (*encode)(gt_buffer *, const char *, s
 static int core_escape_segment(lua_State *L) { return push_encoded(L, gt_append_segment); }
 static int core_base64(lua_State *L) { return push_encoded(L, gt_append_base64); }
 
-/* core.decode_object(text [, cache_strings]) -> table | nil, message (see
- * lua_json.h); cache_strings as me() decodes, for the specs. */
-static int core_decode_object(lua_State *L) {
-  size_t len;
-  const char *text = luaL_checklstring(L, 1, &len);
-  return gt_json_decode_object(L, text, len, lua_toboolean(L, 2));
-}
-
 /* core.parse_count(s): a header's non-negative integer, or nil. */
 static int core_parse_count(lua_State *L) {
   size_t len;
@@ -495,24 +641,52 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
-/* core.sleep(seconds): the retry wait outside nginx. */
+/* core.sleep(seconds) -> the seconds still to wait: 0, or more when a
+ * signal ended the wait early (so that Lua's Ctrl-C hook runs at once; the
+ * caller waits the rest). */
 static int core_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
-  struct timespec ts;
-  if (!(s > 0))
-    return 0;
+  struct timespec ts, left;
+  if (!(s > 0)) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
   if (s > 86400)
     s = 86400;
   ts.tv_sec = (time_t)s;
   ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-  return 0;
+  if (nanosleep(&ts, &left) != 0 && errno == EINTR)
+    lua_pushnumber(L, (lua_Number)left.tv_sec + (lua_Number)left.tv_nsec / 1e9);
+  else
+    lua_pushinteger(L, 0);
+  return 1;
 }
 
-static void set_functions(lua_State *L, const luaL_Reg *f) {
+/* core.retry_after(value): a Retry-After header's seconds (delta-seconds or
+ * an HTTP-date from now), or nil when it is neither. */
+static int core_retry_after(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  long long v = gt_parse_count(s, len);
+  if (v < 0 && strlen(s) == len)
+    v = gt_http_date_delay(s);
+  if (v < 0)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, (lua_Integer)v);
+  return 1;
+}
+
+/* Sets the functions into the table on top; with `upvalue`, each gets a
+ * copy of the value at that index as upvalue 1. */
+static void set_functions(lua_State *L, const luaL_Reg *f, int upvalue) {
   for (; f->name; f++) {
-    lua_pushcfunction(L, f->func);
+    if (upvalue) {
+      lua_pushvalue(L, upvalue);
+      lua_pushcclosure(L, f->func, 1);
+    } else {
+      lua_pushcfunction(L, f->func);
+    }
     lua_setfield(L, -2, f->name);
   }
 }
@@ -540,21 +714,24 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"escape_segment", core_escape_segment},
     {"base64", core_base64},
     {"parse_count", core_parse_count},
-    {"decode_object", core_decode_object},
+    {"retry_after", core_retry_after},
     {"now", core_now},
     {"sleep", core_sleep},
     {NULL, NULL}
   };
   char agent[96];
+  int pusher;
 
   if (gt_global_init() != 0)
     return luaL_error(L, "libcurl initialisation failed");
+  lua_pushcfunction(L, run_push_job);
+  pusher = lua_gettop(L);
 
   luaL_newmetatable(L, CLIENT_MT);
   lua_newtable(L);
-  set_functions(L, methods);
+  set_functions(L, methods, pusher);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, client_close);
+  lua_pushcfunction(L, client_gc);
   lua_setfield(L, -2, "__gc");
 #if LUA_VERSION_NUM >= 504
   lua_pushcfunction(L, client_close);
@@ -577,15 +754,15 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     };
     luaL_newmetatable(L, BULK_MT);
     lua_newtable(L);
-    set_functions(L, bulk_methods);
+    set_functions(L, bulk_methods, pusher);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, bulk_close);
+    lua_pushcfunction(L, bulk_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
   }
 
   lua_newtable(L);
-  set_functions(L, module);
+  set_functions(L, module, 0);
   lua_pushliteral(L, GT_VERSION);
   lua_setfield(L, -2, "_VERSION");
   gt_library_agent(agent, sizeof agent);

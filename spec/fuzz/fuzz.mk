@@ -1,5 +1,5 @@
 # libFuzzer harnesses of the C core's pure functions (gt_buffer.c, gt_url.c,
-# gt_headers.c) and of the JSON decoder (lua_json.c, on liblua5.4), included by the top-level Makefile; run from the repo root.
+# gt_headers.c), included by the top-level Makefile; run from the repo root.
 #   make fuzz                 every harness for FUZZ_SECONDS (60) each
 #   make fuzz-smoke           every harness for FUZZ_SMOKE_SECONDS (10) each, for CI
 #   make fuzz FUZZ_ONLY=headers   one harness
@@ -9,18 +9,17 @@
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CC            ?= clang
-FUZZ_ONLY          ?= segment headers buffer base64 json
+FUZZ_ONLY          ?= segment headers buffer base64
 FUZZ_BUILD         := build/fuzz
 FUZZ_PACKAGES      := clang libclang-rt-14-dev
 FUZZ_CFLAGS        := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer \
                       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
-FUZZ_PURE          := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/lua_json.c
+FUZZ_PURE          := src/gt_buffer.c src/gt_url.c src/gt_headers.c
 # What each harness links (never gt_client.c, gt_transfer.c or lua_core.c).
 FUZZ_LINK_segment  := src/gt_url.c src/gt_buffer.c
 FUZZ_LINK_base64   := src/gt_url.c src/gt_buffer.c
 FUZZ_LINK_buffer   := src/gt_buffer.c
 FUZZ_LINK_headers  := src/gt_headers.c
-FUZZ_LINK_json     := src/lua_json.c -I/usr/include/lua5.4 -llua5.4 -lm
 FUZZ_BINS          := $(FUZZ_ONLY:%=$(FUZZ_BUILD)/fuzz_%)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps
@@ -53,6 +52,6 @@ fuzz-deps:
 	  $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(FUZZ_BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(FUZZ_PURE) $(wildcard src/gt_*.h) src/lua_json.h | fuzz-deps
+$(FUZZ_BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(FUZZ_PURE) $(wildcard src/gt_*.h) | fuzz-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LINK_$*)

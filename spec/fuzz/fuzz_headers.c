@@ -53,17 +53,22 @@ static int lower_equal(const unsigned char *s, size_t len, const char *want) {
 }
 
 /* Model of the stored text: visible ASCII kept, any other byte dropped
- * except a space after something kept; no trailing space; truncated. */
+ * except a space after something kept; no trailing space; a text that does
+ * not fit is dropped whole. */
 static void model_text(char *dst, size_t size, const unsigned char *v, size_t len) {
+  static char all[1 << 16];
   size_t i, n = 0;
-  for (i = 0; i < len && n + 1 < size; i++) {
+  for (i = 0; i < len && n < sizeof all; i++) {
     if (v[i] > 0x20 && v[i] < 0x7f)
-      dst[n++] = (char)v[i];
+      all[n++] = (char)v[i];
     else if (v[i] == ' ' && n > 0)
-      dst[n++] = ' ';
+      all[n++] = ' ';
   }
-  while (n > 0 && dst[n - 1] == ' ')
+  while (n > 0 && all[n - 1] == ' ')
     n--;
+  if (n >= size)
+    n = 0;
+  memcpy(dst, all, n);
   dst[n] = '\0';
 }
 

@@ -13,9 +13,10 @@ local function granted(token, expires_in)
   return { status = 200, body = ('{"access_token":"%s","token_type":"bearer","expires_in":%d}'):format(token, expires_in) }
 end
 
--- The clock and the login maker Source:token takes.
+-- The clock and the login Source:token takes (called with its two
+-- context arguments first, then the credentials).
 local function at(t) return function() return t end end
-local function give(login) return function() return login end end
+local function give(login) return function(_, _, id, secret) return login(id, secret) end end
 
 describe("token source", function()
   it("returns a fixed access token and never logs in", function()
@@ -92,6 +93,31 @@ describe("token source", function()
     local _, err = auth.new({ client_id = "id", client_secret = "cc-secret-1" }):token(at(0),
       give(login_answering({ status = 502, body = "<html>" })))
     assert.equal("login failed: HTTP 502", err.message)
+  end)
+
+  it("refuses (nil, err, not a raise) a granted token the next call could not send: over 8 KiB, or not visible ASCII",
+    function()
+      for _, token in ipairs { ("x"):rep(8193), ("y"):rep(100000), "tok\127x", "tok\195\169" } do
+        local source = auth.new { client_id = "id", client_secret = "cc-secret-1" }
+        local ok, _, err = pcall(source.token, source, at(0), give(login_answering(granted(token, 3600))))
+        assert.is_true(ok, "raised")
+        assert.equal("auth", err.kind)
+        assert.matches("no usable access_token", err.message)
+        assert.is_nil(err.message:find(token, 1, true))
+        assert.is_nil(source:token(at(1), give(login_answering({ kind = "network", message = "down" }))))
+      end
+      -- The longest token that can be sent is taken.
+      local source = auth.new { client_id = "id", client_secret = "cc-secret-1" }
+      assert.equal(("z"):rep(8192), source:token(at(0), give(login_answering(granted(("z"):rep(8192), 3600)))))
+    end)
+
+  it("counts the login's Basic credentials among its secrets (a login host may echo them)", function()
+    local s = auth.new { client_id = "id", client_secret = "s3cret" }
+    local list = s:secrets()
+    assert.truthy(table.concat(list, "\n"):find("aWQ6czNjcmV0", 1, true)) -- base64("id:s3cret")
+    local _, err = s:token(at(0), give(login_answering({ status = 400,
+      body = '{"error":"invalid_request","error_description":"got Authorization: Basic aWQ6czNjcmV0"}' })))
+    assert.equal("login failed: got Authorization: Basic [REDACTED]", err.message)
   end)
 
   it("does not show its secrets when printed or walked", function()

@@ -48,58 +48,30 @@ describe("json.decode_object", function()
     assert.is_table(ok.a)
     local v, err = json.decode_object(string.rep('{"a":', 65) .. "1" .. string.rep("}", 65))
     assert.is_nil(v)
-    assert.equal("invalid JSON: more than 64 nested arrays and objects at character 321", err)
+    assert.matches("^invalid JSON: .*nested", err)
     v, err = json.decode_object('{"a":' .. string.rep("[", 100000))
     assert.is_nil(v)
-    assert.matches("more than 64 nested", err)
+    assert.matches("^invalid JSON: .*nested", err)
   end)
 
-  it("names what is wrong and where, for each bad input tried", function()
-    for text, message in pairs {
-      [""] = "expected a value at the end of the text",
-      ["   "] = "expected a value at the end of the text",
-      ["{"] = "expected a string key at the end of the text",
-      ['{"a"'] = "expected ':' at the end of the text",
-      ['{"a":'] = "expected a value at the end of the text",
-      ['{"a":1'] = "expected ',' or '}' at the end of the text",
-      ['{"a":1,}'] = "expected a string key at character 8",
-      ['{"a":[1,]}'] = "unexpected character at character 9",
-      ['{"a":[1 2]}'] = "expected ',' or ']' at character 9",
-      ["{a:1}"] = "expected a string key at character 2",
-      ["{'a':1}"] = "expected a string key at character 2",
-      ['{"a":1} x'] = "text after the JSON value at character 9",
-      ['{"a":1}{}'] = "text after the JSON value at character 8",
-      ['{"a":"x'] = "unfinished string at the end of the text",
-      ['{"a":"x\\'] = "unfinished string at the end of the text",
-      ['{"a":"\t"}'] = "control character in a string at character 7",
-      ['{"a":"x\\ty\n"}'] = "control character in a string at character 11",
-      ['{"a":"\\x"}'] = "invalid escape at character 7",
-      ['{"a":"\\u12"}'] = "invalid \\u escape at character 7",
-      ['{"a":"\\u12G4"}'] = "invalid \\u escape at character 7",
-      ['{"a":"\\ud800"}'] = "lone high surrogate in a \\u escape at character 7",
-      ['{"a":"\\ud800\\u0041"}'] = "lone high surrogate in a \\u escape at character 7",
-      ['{"a":"\\udc00"}'] = "lone low surrogate in a \\u escape at character 7",
-      ['{"a":01}'] = "expected ',' or '}' at character 7",
-      ['{"a":-}'] = "invalid number at character 7",
-      ['{"a":+1}'] = "unexpected character at character 6",
-      ['{"a":1.}'] = "invalid number at character 8",
-      ['{"a":.5}'] = "unexpected character at character 6",
-      ['{"a":1e}'] = "invalid number at character 8",
-      ['{"a":1e+}'] = "invalid number at character 9",
-      ['{"a":0x10}'] = "expected ',' or '}' at character 7",
-      ['{"a":NaN}'] = "unexpected character at character 6",
-      ['{"a":Infinity}'] = "unexpected character at character 6",
-      ['{"a":tru}'] = "unexpected character at character 6",
-      ['{"a":nul}'] = "unexpected character at character 6",
-      ['{"a":1} // note'] = "text after the JSON value at character 9",
-      ["\239\187\191{}"] = "unexpected character at character 1", -- a byte-order mark
-      ["{\0}"] = "expected a string key at character 2",
-      ["<html>"] = "unexpected character at character 1",
+  it("refuses every bad input tried with 'invalid JSON' and lua-cjson's words for it", function()
+    for _, text in ipairs {
+      "", "   ", "{", '{"a"', '{"a":', '{"a":1', '{"a":1,}', '{"a":[1,]}', '{"a":[1 2]}', "{a:1}", "{'a':1}",
+      '{"a":1} x', '{"a":1}{}', '{"a":"x', '{"a":"x\\', '{"a":"\\x"}', '{"a":"\\u12"}',
+      '{"a":"\\u12G4"}', '{"a":01}', '{"a":-}', '{"a":+1}', '{"a":.5}', '{"a":1e}', '{"a":1e+}',
+      '{"a":0x10}', '{"a":NaN}', '{"a":Infinity}', '{"a":-Infinity}', '{"a":tru}', '{"a":nul}', '{"a":1} // note',
+      "\239\187\191{}", "{\0}", "<html>", '{"a":"\\ud800"}', '{"a":"\\udc00"}', '{"a":"x\0y"}',
     } do
       local v, err = json.decode_object(text)
       assert.is_nil(v, text)
-      assert.equal("invalid JSON: " .. message, err, text)
+      assert.matches("^invalid JSON: %S", err, text)
     end
+  end)
+
+  it("takes what lua-cjson takes beyond RFC 8259 (README: the decoder)", function()
+    assert.same({ a = "\t" }, json.decode_object('{"a":"\t"}')) -- a raw control character in a string
+    assert.same({ a = 1 }, json.decode_object('{"a":1.}')) -- a number ending in its point
+    assert.same({ a = 1 }, json.decode_object('{"a":1}\0 and anything')) -- the text ends at a NUL
   end)
 
   it("unescapes strings, \\u escapes and surrogate pairs into UTF-8", function()
@@ -113,7 +85,7 @@ describe("json.decode_object", function()
     assert.equal(1, v.key)
   end)
 
-  it("fills tables past the batch sizes in order (objects of 16, arrays of 32)", function()
+  it("closes arrays up around their nulls, whatever their length", function()
     for _, n in ipairs { 1, 15, 16, 17, 31, 32, 33, 64, 65, 1000 } do
       local keys, items = {}, {}
       for i = 1, n do
@@ -132,43 +104,6 @@ describe("json.decode_object", function()
     local v = assert(json.decode_object('{"a":1,"b":2,"a":3,"b":null}'))
     assert.equal(3, v.a)
     assert.is_nil(v.b)
-  end)
-
-  it("gives the same strings from its string cache as without it (core.decode_object(text, true))", function()
-    local core = require "genesys.tokens.core"
-    local function both(text)
-      local plain, cached = assert(core.decode_object(text)), assert(core.decode_object(text, true))
-      assert.same(plain, cached)
-      return cached
-    end
-    -- Every length around the cache's limit of 40 bytes and its 8-byte
-    -- words, as keys and values, escaped and not, twice (a miss, then a hit).
-    for _ = 1, 2 do
-      for n = 0, 42 do
-        local s = ("%02d"):format(n):rep(21):sub(1, n)
-        local v = both(('{"%s":"%s","e%s":"\\t%s","x":["%s"]}'):format(s, s, s, s, s))
-        assert.equal(s, v[s])
-        assert.equal("\t" .. s, v["e" .. s])
-        assert.equal(s, v.x[1])
-      end
-    end
-    -- Strings differing only in the middle, where the cache's hash does not
-    -- look (first and last 8 bytes, length), share a set: each must still
-    -- come back as itself, however they alternate.
-    local a = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb"
-    local b = "aaaaaaaa-1111-XXXX-3333-bbbbbbbbbbbb"
-    for _ = 1, 3 do
-      local v = both(('{"a":"%s","b":"%s","c":["%s","%s","%s"]}'):format(a, b, b, a, b))
-      assert.same({ a, b, { b, a, b } }, { v.a, v.b, v.c })
-    end
-    -- More distinct strings than the cache has slots (512).
-    local parts = {}
-    for i = 1, 2000 do parts[i] = ('"k%d":"v%d-%s"'):format(i, i * 7919 % 10007, ("z"):rep(i % 30)) end
-    local text = "{" .. table.concat(parts, ",") .. "}"
-    for _ = 1, 2 do
-      local v = both(text)
-      for i = 1, 2000, 97 do assert.equal(("v%d-%s"):format(i * 7919 % 10007, ("z"):rep(i % 30)), v["k" .. i]) end
-    end
   end)
 
   it("takes big documents: 100,000 items, a 1 MiB string with escapes", function()
@@ -192,7 +127,7 @@ describe("json.decode_object numbers", function()
   it("turns whole numbers of any spelling into integers, keeps the rest floats", function()
     local v = assert(json.decode_object(
       '{"a":0,"b":-0,"c":1.0,"d":1e3,"e":-25E-1,"f":123456789012345,"g":1.5e300,"h":1e400,"i":-1e400,'
-      .. '"j":1e-400,"k":12345678901234567890,"l":-9007199254740993}'))
+      .. '"j":1e-400,"k":12345678901234567890,"l":-9007199254740993,"m":9007199254740993}'))
     assert.equal(0, v.a)
     assert.equal(1, v.c)
     assert.equal(1000, v.d)
@@ -203,8 +138,12 @@ describe("json.decode_object numbers", function()
     assert.equal(-math.huge, v.i)
     assert.equal(0, v.j)
     assert.equal(1.2345678901234567e19, v.k)
+    -- lua-cjson reads every number as a double: past 2^53 a whole number
+    -- comes back as the nearest double (made an integer where Lua has them).
+    assert.equal(-9007199254740992, v.l)
+    assert.equal(9007199254740992, v.m)
     if math.type then
-      for _, k in ipairs { "a", "b", "c", "d", "f", "j", "l" } do assert.equal("integer", math.type(v[k]), k) end
+      for _, k in ipairs { "a", "b", "c", "d", "f", "j", "l", "m" } do assert.equal("integer", math.type(v[k]), k) end
       for _, k in ipairs { "e", "g", "h", "i", "k" } do assert.equal("float", math.type(v[k]), k) end
     end
   end)
@@ -218,12 +157,12 @@ describe("json.decode_object numbers", function()
     assert(os.execute("mkdir -p " .. dir .. " && localedef -i de_DE -f UTF-8 " .. dir .. "/de_DE.UTF-8 2>/dev/null"
       .. " || test -d " .. dir .. "/de_DE.UTF-8"))
     local script = io.open(dir .. "/decode.lua", "w")
-    script:write("package.cpath = ", ("%q"):format(package.cpath), "\n", [[
+    script:write("package.path = ", ("%q"):format(package.path), "\n", [[
       assert(os.setlocale("de_DE.UTF-8", "numeric") == "de_DE.UTF-8", "no de_DE locale")
       -- PUC Lua reads numbers with strtod too: proof that its point is ","
       assert(jit or tonumber("1,5") == 1.5, "strtod does not read a decimal comma")
-      local core = require "genesys.tokens.core"
-      local v = assert(core.decode_object('{"f":2.25,"g":-1.5e-3,"n":7}'))
+      local json = require "genesys.tokens.json"
+      local v = assert(json.decode_object('{"f":2.25,"g":-1.5e-3,"n":7}'))
       io.write(string.format("%d %d %d", v.f * 100, v.g * 1e5, v.n))
       io.stdout:flush()
     ]])

@@ -1,6 +1,7 @@
 -- Where a client's bearer token comes from: a fixed access token, or the
 -- OAuth client-credentials grant, whose token is cached and renewed
 -- shortly before it expires (and once more after a 401 on it).
+local core = require "genesys.tokens.core"
 local errors = require "genesys.tokens.errors"
 local json = require "genesys.tokens.json"
 
@@ -18,6 +19,8 @@ function auth.new(settings)
   secrets_of[self] = {
     access_token = settings.access_token,
     client_secret = settings.client_secret,
+    -- What the login's Authorization header carries: a server may echo it.
+    basic = settings.client_id and core.base64(settings.client_id .. ":" .. settings.client_secret),
   }
   return self
 end
@@ -30,7 +33,7 @@ end
 --- Every secret this source holds now, for redaction.
 function Source:secrets()
   local s, list = secrets_of[self], {}
-  for _, key in ipairs { "access_token", "client_secret", "obtained" } do
+  for _, key in ipairs { "access_token", "client_secret", "basic", "obtained" } do
     if s[key] then list[#list + 1] = s[key] end
   end
   return list
@@ -42,17 +45,16 @@ local function margin(expires_in)
 end
 
 --- The token to use now, or nil and an error. `now` is the clock;
--- make_login(a, b, c, d) gives the function that performs the grant (with
--- the client's retries) and returns the core's result: it is only made,
--- and the clock only read, when a login is due.
-function Source:token(now, make_login, a, b, c, d)
+-- login(a, b, client_id, client_secret) performs the grant (with the
+-- client's retries) and returns the core's result.
+function Source:token(now, login, a, b)
   local s = secrets_of[self]
   if not self.client_id then return s.access_token end
   local t = now()
   if s.obtained and t < s.renew_at then return s.obtained end
   s.obtained = nil
 
-  local res = make_login(a, b, c, d)(self.client_id, s.client_secret)
+  local res = login(a, b, self.client_id, s.client_secret)
   local secrets = self:secrets()
   if res.kind then
     return nil, errors.new({ kind = res.kind, code = res.code, correlation_id = res.correlation_id,
@@ -69,9 +71,15 @@ function Source:token(now, make_login, a, b, c, d)
   end
   local token = body and body.access_token
   local expires_in = body and body.expires_in
-  if type(token) ~= "string" or token == "" or token:find("[^\33-\126]") or type(expires_in) ~= "number" then
+  -- The rule an access token given to us must meet (visible ASCII, at most
+  -- 8 KiB), so that what the login gave cannot make the next call raise.
+  local problem = type(token) ~= "string" and "no access_token" or core.token_problem(token)
+  if not problem and (type(expires_in) ~= "number" or expires_in ~= expires_in) then problem = "no expires_in" end
+  if problem then
+    if type(token) == "string" then secrets[#secrets + 1] = token end
     return nil, errors.new({ kind = "auth", status = res.status, correlation_id = res.correlation_id,
-      message = "login failed: the token response has no usable access_token and expires_in" }, secrets)
+      message = "login failed: the token response has no usable access_token and expires_in ("
+        .. problem .. ")" }, secrets)
   end
   s.obtained = token
   s.renew_at = t + math.max(0, expires_in - margin(expires_in))

@@ -73,7 +73,7 @@ local function misuse(message, level)
   error("genesys.tokens: " .. message, level + 1)
 end
 
-local OPTIONS = { concurrency = "number", on_progress = "function", access_token = "string" }
+local OPTIONS = { concurrency = "number", on_progress = "function", access_token = "string", deadline = "number" }
 
 local function check_options(opts, level)
   if opts == nil then return {} end
@@ -88,7 +88,22 @@ local function check_options(opts, level)
   if c ~= nil and (c ~= c or c < 1 or c > 256 or c % 1 ~= 0) then
     misuse("concurrency must be a whole number from 1 to 256", level + 1)
   end
+  local d = opts.deadline
+  if d ~= nil and not (d > 0 and d <= 7 * 86400) then
+    misuse("deadline must be a number of seconds from 0 to 604800 (a week)", level + 1)
+  end
   return opts
+end
+
+-- The rate-limit window a response describes: requests allowed, used, and
+-- seconds until it resets; nil when the headers are missing or make no
+-- sense (a window of no requests, or of no time, or longer than five of
+-- the platform's minute-long windows), as if they had not been sent.
+local WINDOW_MAX = 300
+local function window_of(res)
+  local allowed, count, reset = res.ratelimit_allowed, res.ratelimit_count, res.ratelimit_reset
+  if not (allowed and count and reset) or allowed < 1 or reset < 1 or reset > WINDOW_MAX then return nil end
+  return allowed, count, reset
 end
 
 --- Runs a batch. `ctx` comes from the client: transport, engine kind
@@ -154,7 +169,12 @@ function bulk.run(ctx, user_ids, opts, level)
   engine, err = (ctx.engine == "ngx" and ngx_engine or curl_engine)(ctx.transport, concurrency)
   if not engine then return nil, errors.new { kind = "network", message = err } end
 
+  -- Every wait and the whole run are bounded: an id's waits by the retry
+  -- budget, the run by the deadline when one is given.
+  local budget = ctx.retry and ctx.retry.budget or 0
+  local deadline = opts.deadline and started_at + opts.deadline or math.huge
   local attempts, waited, limited, not_before, started = {}, {}, {}, {}, {}
+  local in_flight = {} -- id -> true while its request runs
   local head, retries = 1, {} -- queue position; ids waiting for a retry
   -- The rate-limit window as the responses' headers describe it: requests
   -- left, when it ends, how many a window allows, and the highest count
@@ -187,24 +207,38 @@ function bulk.run(ctx, user_ids, opts, level)
     retries[#retries + 1] = id
   end
 
+  local function failed(id, res)
+    if res.kind then
+      return finish(id, false, errors.new({ kind = res.kind, code = res.code, message = res.message,
+        correlation_id = res.correlation_id }, ctx.secrets()))
+    end
+    return finish(id, false, errors.from_response(res, ctx.secrets()))
+  end
+
   local function on_response(id, res, t)
+    in_flight[id] = nil
     attempts[id] = (attempts[id] or 0) + 1
     ctx.log(res, attempts[id], t - started[id])
-    if res.ratelimit_allowed and res.ratelimit_count and res.ratelimit_reset then
-      window_count = math.max(window_count, res.ratelimit_count)
-      window_left = res.ratelimit_allowed - window_count - engine.in_flight()
-      window_ends = math.max(window_ends, t + res.ratelimit_reset)
-      window_allowed = res.ratelimit_allowed
+    local allowed, count, reset = window_of(res)
+    if allowed then
+      window_count = math.max(window_count, count)
+      window_left = allowed - window_count - engine.in_flight()
+      window_ends = math.max(window_ends, t + reset)
+      window_allowed = allowed
     end
     local status = res.status
     if status and status >= 200 and status <= 299 then return finish(id, true) end
     if status == 429 then
       limited[id] = (limited[id] or 0) + 1
       attempts[id] = attempts[id] - 1 -- a pause, not a failed try
-      if limited[id] < bulk.MAX_RATE_LIMITED then
-        -- The whole batch waits, not just this id.
-        paused_until = math.max(paused_until, t + (res.retry_after or 1))
-        return later(id, paused_until)
+      -- The whole batch waits, not just this id; an id that would wait
+      -- longer than its budget allows gives up (with retry_after set).
+      local resume = math.max(paused_until, t + (res.retry_after or 1))
+      local wait = resume - t
+      if limited[id] < bulk.MAX_RATE_LIMITED and (waited[id] or 0) + wait <= budget then
+        waited[id] = (waited[id] or 0) + wait
+        paused_until = resume
+        return later(id, resume)
       end
     elseif status == 401 and not renewed and ctx.can_renew then
       renewed = true -- one fresh login per run, not per id
@@ -222,18 +256,18 @@ function bulk.run(ctx, user_ids, opts, level)
         return later(id, t + delay)
       end
     end
-    if res.kind then
-      return finish(id, false, errors.new({ kind = res.kind, code = res.code, message = res.message,
-        correlation_id = res.correlation_id }, ctx.secrets()))
-    end
-    return finish(id, false, errors.from_response(res, ctx.secrets()))
+    return failed(id, res)
   end
 
   -- One step: start what may start, then collect what finished. Returns
   -- false when everything is done.
-  local stopping = false
+  local stopping, timed_out = false, false
   local function step()
     local t = now()
+    if t >= deadline then
+      timed_out = true
+      return false
+    end
     if window_left and t >= window_ends then
       -- A new window: as many as the last one allowed, until a response
       -- says more precisely (its end is a guess until then).
@@ -246,10 +280,10 @@ function bulk.run(ctx, user_ids, opts, level)
       started[id] = t
       local failure = engine.start(first_index[id], token, id)
       if failure then
-        finish(id, false, errors.new({ kind = failure.kind, code = failure.code, message = failure.message },
-          ctx.secrets()))
-      elseif window_left then
-        window_left = window_left - 1
+        failed(id, failure)
+      else
+        in_flight[id] = true
+        if window_left then window_left = window_left - 1 end
       end
     end
     if engine.in_flight() == 0 then
@@ -258,39 +292,44 @@ function bulk.run(ctx, user_ids, opts, level)
       local wake = math.huge
       for _, id in ipairs(retries) do wake = math.min(wake, not_before[id]) end
       if head <= #queue then wake = t end
-      wake = math.max(wake, paused_until, window_left and window_left <= 0 and window_ends or 0)
+      wake = math.min(deadline, math.max(wake, paused_until, window_left and window_left <= 0 and window_ends or 0))
       if wake > t then sleep(math.min(wake - t, 60)) end
       return true
     end
-    for _, pair in ipairs(engine.poll(0.05)) do
+    for _, pair in ipairs(engine.poll(math.min(0.05, math.max(0, deadline - t)))) do
       on_response(user_ids[pair[1]], pair[2], now()) -- the tag is the input index
     end
     return true
   end
 
-  -- An error inside the loop (an on_progress that raised, or the
-  -- interpreter's "interrupted!" on Ctrl-C) stops new starts; what is in
-  -- flight still finishes and is reported, then the error goes on.
-  local stop_error
-  for _ = 1, 1e9 do
-    local ok, more = pcall(step)
-    if not ok then
-      stopping = true
-      stop_error = stop_error or more
-    elseif not more then
-      break
-    end
-    if progress_error and not stopping then
-      stopping = true
-      stop_error = "on_progress raised: " .. tostring(progress_error)
+  -- The run. An error inside it (the interpreter's "interrupted!" on
+  -- Ctrl-C, a failing engine) aborts what is in flight at once; an
+  -- on_progress that raised lets it finish, then stops.
+  local function loop()
+    for _ = 1, 1e9 do
+      if not step() then return end
+      if progress_error and not stopping then stopping = true end
     end
   end
+  local ran, stop_error = pcall(loop)
+  local ended = not ran and "interrupted" or timed_out and "timeout" or nil
   engine.close()
+  if ended then
+    local why = ended == "timeout" and "the run's deadline passed" or "the run was stopped: " .. tostring(stop_error)
+    for _, id in ipairs(queue) do
+      if in_flight[id] then
+        attempts[id] = (attempts[id] or 0) + 1
+        finish(id, false, errors.new({ kind = ended, code = ended == "timeout" and "deadline" or nil,
+          message = "not known whether revoked: " .. why .. " while its request was in flight" }, ctx.secrets()))
+      end
+    end
+  end
 
-  -- Ids never started (a stop) end as not done.
+  -- Ids never started (a stop, the deadline) end as not done.
   for _, id in ipairs(queue) do
     if not outcome[id] then
-      outcome[id] = { ok = false, err = errors.new { kind = "stopped", message = "not revoked: the run was stopped" } }
+      outcome[id] = { ok = false, err = errors.new({ kind = "stopped",
+        message = ended == "timeout" and "not revoked: the run's deadline passed" or "not revoked: the run was stopped" }) }
       results.failed = results.failed + 1
     end
   end
@@ -306,11 +345,15 @@ function bulk.run(ctx, user_ids, opts, level)
   end
   results.failed = results.failed + results.invalid
   results.elapsed = now() - started_at
-  if stop_error then
+  if not ran then
     results.stopped = tostring(stop_error)
-    if progress_error then misuse(results.stopped, level) end
     error(stop_error, 0) -- e.g. "interrupted!": the caller decides (the CLI exits 130)
   end
+  if progress_error then
+    results.stopped = "on_progress raised: " .. tostring(progress_error)
+    misuse(results.stopped, level)
+  end
+  if ended then results.stopped = "the run's deadline passed" end
   return results
 end
 

@@ -75,8 +75,9 @@ at once, at the platform's rate limit.
   --quiet             no progress output
 
 Progress goes to standard error: a bar with rate and ETA on a terminal,
-a line every few seconds otherwise. Ctrl-C finishes what is in flight,
-flushes the report and exits 130; run again with --resume to go on.
+a line every few seconds otherwise. Ctrl-C stops at once (requests in
+flight are abandoned and reported as not revoked), flushes the report and
+exits 130; run again with --resume to go on.
 ]],
   timeout = [[
 usage: genesys-tokens timeout get [--json]
@@ -383,7 +384,7 @@ local function cmd_revoke(c, o, words)
   if not ran then
     if tostring(results):find("interrupted!", 1, true) then
       io.stderr:write("\n")
-      complain("interrupted: what was in flight finished",
+      complain("interrupted: requests in flight were abandoned and reported as not revoked",
         report_path and ("; the report is in " .. report_path .. ": run again with --resume " .. report_path) or "")
       return INTERRUPTED
     end

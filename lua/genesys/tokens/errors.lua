@@ -42,21 +42,50 @@ function errors.is(value)
   return getmetatable(value) == Error
 end
 
--- Removes every secret in `secrets` (a list of strings) from `text`.
-local function redact(text, secrets)
-  if type(text) ~= "string" or not secrets then return text end
-  for _, secret in ipairs(secrets) do
-    if #secret > 0 then
-      local from = 1
-      repeat
-        local i, j = text:find(secret, from, true)
-        if i then
-          text = text:sub(1, i - 1) .. "[REDACTED]" .. text:sub(j + 1)
-          from = i + #"[REDACTED]"
-        end
-      until not i
+-- A secret is replaced where it stands whole, not inside a word: a short
+-- one ("t") leaves "than" alone. One of 16 bytes or more cannot be there by
+-- accident and goes wherever it is.
+local ALWAYS = 16
+
+local function glued(text, i)
+  return i >= 1 and i <= #text and text:sub(i, i):find("%w") ~= nil
+end
+
+local function replace(text, secret)
+  local out, from = nil, 1
+  local i, j = text:find(secret, 1, true)
+  while i do
+    if #secret >= ALWAYS or not (glued(text, i - 1) or glued(text, j + 1)) then
+      out = out or {}
+      out[#out + 1] = text:sub(from, i - 1)
+      out[#out + 1] = "[REDACTED]"
+      from = j + 1
+      i, j = text:find(secret, from, true)
+    else
+      i, j = text:find(secret, i + 1, true)
     end
   end
+  if not out then return text end
+  out[#out + 1] = text:sub(from)
+  return table.concat(out)
+end
+
+local function longest_first(a, b) return #a > #b end
+
+-- Removes every secret in `secrets` (a list of strings) from `text`, also
+-- as a JSON string spells it ("/" as "\/"): a log entry may show a body.
+local function redact(text, secrets)
+  if type(text) ~= "string" or not secrets then return text end
+  local present = {}
+  for _, secret in ipairs(secrets) do
+    if #secret > 0 then
+      local escaped = secret:gsub("/", "\\/")
+      if text:find(secret, 1, true) then present[#present + 1] = secret end
+      if escaped ~= secret and text:find(escaped, 1, true) then present[#present + 1] = escaped end
+    end
+  end
+  table.sort(present, longest_first) -- a secret inside another must not cut it
+  for _, secret in ipairs(present) do text = replace(text, secret) end
   return text
 end
 errors.redact = redact

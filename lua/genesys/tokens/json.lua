@@ -1,13 +1,63 @@
--- JSON bodies into plain tables, by the C core's one-pass decoder
--- (src/lua_json.c): null becomes an absent field (arrays close up and stay
--- sequences), whole numbers come back as integers on Lua 5.3+, at most 64
--- levels deep, strict RFC 8259 grammar.
-local core = require "genesys.tokens.core"
+-- JSON bodies into plain tables, by lua-cjson (cjson.safe; inside nginx,
+-- OpenResty's bundled cjson). Then JSON null becomes an absent field
+-- (arrays close up and stay sequences) and, on Lua 5.3+, whole numbers
+-- become integers: what cjson 2.1.0 gives as cjson.null and floats.
+local cjson = require "cjson.safe"
 
 local json = {}
 
+-- An instance of our own, so that its settings are not the caller's (nor
+-- ours theirs): numbers as RFC 8259 spells them only (no NaN, Infinity or
+-- hex), and a nesting depth no TokenInfo or ErrorBody comes near.
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+decoder.decode_max_depth(64)
+
+local null = cjson.null
+local tointeger = math.tointeger -- nil before Lua 5.3: no integers to make
+
+local clean
+
+-- An array holds integer keys 1..n; an object only string keys (the JSON
+-- ones), so an object never has [1].
+local function clean_table(t)
+  if t[1] ~= nil then
+    local n, kept = #t, 0
+    for i = 1, n do
+      local v = t[i]
+      if v ~= null then
+        kept = kept + 1
+        t[kept] = clean(v)
+      end
+    end
+    for i = kept + 1, n do t[i] = nil end
+  else
+    for k, v in pairs(t) do
+      if v == null then t[k] = nil else t[k] = clean(v) end -- assigning existing keys: allowed in pairs
+    end
+  end
+  return t
+end
+
+function clean(v)
+  local kind = type(v)
+  if kind == "table" then return clean_table(v) end
+  if kind == "number" and tointeger then return tointeger(v) or v end
+  return v
+end
+
+-- What a JSON text holds when it is not an object, for messages.
+local KINDS = { table = "an array", string = "a string", number = "a number", boolean = "a boolean" }
+
 --- Decodes a JSON object into a plain table; nil and a message when the
 -- text is not JSON or not an object.
-json.decode_object = core.decode_object
+function json.decode_object(text)
+  local value, err = decoder.decode(text)
+  if err then return nil, "invalid JSON: " .. err end
+  if type(value) ~= "table" or text:match("^%s*(.)") ~= "{" then
+    return nil, "expected a JSON object, got " .. (value == null and "null" or KINDS[type(value)])
+  end
+  return clean_table(value)
+end
 
 return json
