@@ -1014,10 +1014,10 @@ describe("fake Genesys Cloud API", function()
   describe("GET/PUT /api/v2/tokens/timeout", function()
     local FULL = {
       idleTokenTimeoutSeconds = 3600, enableIdleTokenTimeout = true,
-      inactivityTimeoutUnit = "HOURS", inactivityTimeoutGroupsEnabled = true,
+      inactivityTimeoutUnit = "Hours", inactivityTimeoutGroupsEnabled = true,
       inactivityTimeoutGroupBundles = {
-        { priority = 1, timeoutSeconds = 300, inactivityTimeoutUnit = "MINUTES", groups = { "g-1", "g-2" } },
-        { priority = 5, timeoutSeconds = 28800, inactivityTimeoutUnit = "HOURS", groups = {} },
+        { priority = 1, timeoutSeconds = 300, inactivityTimeoutUnit = "Minutes", groups = { "g-1", "g-2" } },
+        { priority = 5, timeoutSeconds = 28800, inactivityTimeoutUnit = "Hours", groups = {} },
       },
     }
 
@@ -1053,6 +1053,10 @@ describe("fake Genesys Cloud API", function()
         { '{"idleTokenTimeoutSeconds":"600"}', "idleTokenTimeoutSeconds" },
         { '{"enableIdleTokenTimeout":"yes"}', "enableIdleTokenTimeout" },
         { '{"inactivityTimeoutUnit":"SECONDS"}', "inactivityTimeoutUnit" },
+        -- The enum's spelling, not the prose's.
+        { '{"inactivityTimeoutUnit":"MINUTES"}', "inactivityTimeoutUnit" },
+        { '{"inactivityTimeoutGroupBundles":[{"inactivityTimeoutUnit":"HOURS"}]}',
+          "inactivityTimeoutGroupBundles[0].inactivityTimeoutUnit" },
         { '{"inactivityTimeoutGroupsEnabled":1}', "inactivityTimeoutGroupsEnabled" },
         { '{"inactivityTimeoutGroupBundles":{"a":1}}', "inactivityTimeoutGroupBundles" },
         { '{"inactivityTimeoutGroupBundles":[1]}', "inactivityTimeoutGroupBundles[0]" },

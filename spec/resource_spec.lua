@@ -73,10 +73,10 @@ describe("the rest of the Tokens resource", function()
   describe("set_idle_timeout()", function()
     local full = {
       idleTokenTimeoutSeconds = 1800, enableIdleTokenTimeout = true,
-      inactivityTimeoutUnit = "MINUTES", inactivityTimeoutGroupsEnabled = true,
+      inactivityTimeoutUnit = "Minutes", inactivityTimeoutGroupsEnabled = true,
       inactivityTimeoutGroupBundles = {
-        { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "MINUTES", groups = { "g-agents" } },
-        { priority = 2, timeoutSeconds = 7200, inactivityTimeoutUnit = "HOURS", groups = {} },
+        { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "Minutes", groups = { "g-agents" } },
+        { priority = 2, timeoutSeconds = 7200, inactivityTimeoutUnit = "Hours", groups = {} },
       },
     }
 
@@ -85,7 +85,7 @@ describe("the rest of the Tokens resource", function()
       local t, err = admin:set_idle_timeout(full)
       assert.is_nil(err)
       assert.equal(1800, t.idleTokenTimeoutSeconds)
-      assert.equal("MINUTES", t.inactivityTimeoutUnit)
+      assert.equal("Minutes", t.inactivityTimeoutUnit)
       assert.is_true(t.inactivityTimeoutGroupsEnabled)
       assert.same({ "g-agents" }, t.inactivityTimeoutGroupBundles[1].groups)
       assert.equal(7200, t.inactivityTimeoutGroupBundles[2].timeoutSeconds)

@@ -27,8 +27,12 @@ local function expect_error(o, kind, status, code)
   assert.not_matches("tok%-admin", o.err.text)
 end
 
--- name, fault(s), client options (a table or function(srv)), call, args,
--- times (calls on one client), check(outcome, srv, transport).
+-- An HTTP-date `seconds` from now.
+local function http_date(seconds) return os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + seconds) end
+
+-- name, fault(s), setup(srv) (queues faults, may return the call's args),
+-- client options (a table or function(srv)), call, args, times (calls on
+-- one client), check(outcome, srv, transport).
 local CASES = {
   { name = "me returns the TokenInfo", call = "me", check = function(o)
     assert.equal("Acme Corp", o.value.organization.name)
@@ -92,7 +96,7 @@ local CASES = {
     end },
   { name = "the idle timeout round-trips", call = "set_idle_timeout",
     args = { { idleTokenTimeoutSeconds = 1800, inactivityTimeoutGroupBundles = {
-      { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "MINUTES", groups = {} } } } },
+      { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "Minutes", groups = {} } } } },
     check = function(o)
       assert.equal(1800, o.value.idleTokenTimeoutSeconds)
       assert.equal(600, o.value.inactivityTimeoutGroupBundles[1].timeoutSeconds)
@@ -168,6 +172,53 @@ local CASES = {
   { name = "https to a port that speaks plain http is a tls error",
     client = function(srv) return { base_url = "https://127.0.0.1:" .. srv.other_port, retry = false } end,
     call = "me", check = function(o) expect_error(o, "tls") end },
+  { name = "a 429 whose Retry-After is an HTTP-date is waited for until that date",
+    setup = function()
+      fake.fault { kind = "status", status = 429, headers = { ["Retry-After"] = http_date(2) } }
+    end, call = "me", check = function(o)
+      assert.equal("Acme Corp", o.value.organization.name)
+      local log = api_log()
+      assert.equal(2, #log)
+      assert.is_true(log[2].time - log[1].finished >= 0.9, "retried after " .. (log[2].time - log[1].finished))
+    end },
+  { name = "a 429 whose Retry-After is a date an hour away gives up at once, retry_after set",
+    setup = function()
+      fake.fault { kind = "status", status = 429, headers = { ["Retry-After"] = http_date(3600) } }
+    end, call = "me", check = function(o)
+      expect_error(o, "http", 429)
+      assert.is_true(o.err.retry_after > 3590 and o.err.retry_after <= 3600, tostring(o.err.retry_after))
+      assert.equal(1, #api_log())
+    end },
+  { name = "revoke_many: an id whose 429 asks more than the retry budget fails with retry_after, the rest go on",
+    setup = function()
+      local ids = fake.add_users { count = 3, prefix = "budget-" }
+      fake.fault { kind = "429", retry_after = 3600, times = 5, path = "/api/v2/tokens/" .. ids[2] }
+      return { ids }
+    end, call = "revoke_many", check = function(o)
+      local r = o.value
+      assert.equal(2, r.succeeded)
+      assert.is_true(r[1].ok and r[3].ok)
+      assert.is_false(r[2].ok)
+      assert.equal("http", r[2].err.kind)
+      assert.equal(429, r[2].err.status)
+      assert.equal(3600, r[2].err.retry_after)
+      assert.is_true(r.elapsed < 2, "took " .. r.elapsed)
+    end },
+  { name = "revoke_many ends at its deadline: in flight abandoned (timeout), the rest not started",
+    setup = function()
+      local ids = fake.add_users { count = 6, prefix = "deadline-" }
+      fake.configure { latency = 2 }
+      return { ids, { deadline = 0.3, concurrency = 2 } }
+    end, call = "revoke_many", check = function(o)
+      local r = o.value
+      assert.is_true(r.elapsed >= 0.3 and r.elapsed < 1, "took " .. r.elapsed)
+      assert.equal("the run's deadline passed", r.stopped)
+      local kinds = {}
+      for _, x in ipairs(r) do kinds[x.err.kind] = (kinds[x.err.kind] or 0) + 1 end
+      assert.same({ timeout = 2, stopped = 4 }, kinds)
+      assert.equal("deadline", r[1].err.code)
+      assert.equal(6, r.failed)
+    end },
   { name = "one connection is kept alive across calls", call = "me", times = 4, check = function(o)
     assert.is_table(o.value)
     local conns, n = {}, 0
@@ -206,11 +257,12 @@ describe("both transports", function()
         it(case.name, function()
           local faults = case.fault and { case.fault } or {}
           for _, f in ipairs(faults) do fake.fault(f) end
+          local args = case.setup and case.setup(srv) or case.args
           local client = { base_url = srv.http_url, access_token = "tok-admin", timeout = 5 }
           local extra = type(case.client) == "function" and case.client(srv, transport) or case.client or {}
           for k, v in pairs(extra) do client[k] = v end
           if client.access_token == false then client.access_token = nil end
-          local o = RUNNERS[transport] { client = client, call = case.call, args = case.args, times = case.times }
+          local o = RUNNERS[transport] { client = client, call = case.call, args = args, times = case.times }
           case.check(o, srv, transport)
           local agent = (api_log()[1] or { headers = {} }).headers["user-agent"]
           if agent then

@@ -72,7 +72,7 @@ static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
   dst[kept] = '\0';
 }
 
-void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
+gt_field gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   const char *colon, *value;
   size_t name_len, value_len;
 
@@ -80,11 +80,11 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
     len--;
   if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
     gt_meta_clear(m); /* a new response: an interim one's headers do not count */
-    return;
+    return GT_FIELD_STATUS_LINE;
   }
   colon = memchr(line, ':', len);
   if (colon == NULL)
-    return;
+    return GT_FIELD_NONE;
   name_len = (size_t)(colon - line);
   value = colon + 1;
   value_len = len - name_len - 1;
@@ -97,16 +97,28 @@ void gt_meta_feed(gt_meta *m, const char *line, size_t len) {
 
   if (name_is(line, name_len, "inin-correlation-id")) {
     copy_visible(m->correlation_id, sizeof m->correlation_id, value, value_len);
-  } else if (name_is(line, name_len, "retry-after")) {
+    return GT_FIELD_CORRELATION_ID;
+  }
+  if (name_is(line, name_len, "retry-after")) {
     copy_visible(m->retry_after_raw, sizeof m->retry_after_raw, value, value_len);
     m->retry_after = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "content-length")) {
-    m->content_length = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-count")) {
-    m->ratelimit_count = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-allowed")) {
-    m->ratelimit_allowed = gt_parse_count(value, value_len);
-  } else if (name_is(line, name_len, "inin-ratelimit-reset")) {
-    m->ratelimit_reset = gt_parse_count(value, value_len);
+    return GT_FIELD_RETRY_AFTER;
   }
+  if (name_is(line, name_len, "content-length")) {
+    m->content_length = gt_parse_count(value, value_len);
+    return GT_FIELD_CONTENT_LENGTH;
+  }
+  if (name_is(line, name_len, "inin-ratelimit-count")) {
+    m->ratelimit_count = gt_parse_count(value, value_len);
+    return GT_FIELD_RATELIMIT_COUNT;
+  }
+  if (name_is(line, name_len, "inin-ratelimit-allowed")) {
+    m->ratelimit_allowed = gt_parse_count(value, value_len);
+    return GT_FIELD_RATELIMIT_ALLOWED;
+  }
+  if (name_is(line, name_len, "inin-ratelimit-reset")) {
+    m->ratelimit_reset = gt_parse_count(value, value_len);
+    return GT_FIELD_RATELIMIT_RESET;
+  }
+  return GT_FIELD_NONE;
 }

@@ -23,10 +23,22 @@ typedef struct gt_meta {
 
 void gt_meta_clear(gt_meta *m);
 
-/* Feeds one raw header line (with or without CRLF). A status line
- * ("HTTP/...") starts a new response (after a 1xx or a proxy's CONNECT
- * reply) and clears what was seen so far. */
-void gt_meta_feed(gt_meta *m, const char *line, size_t len);
+/* The header a line is, of those gt_meta keeps. */
+typedef enum gt_field {
+  GT_FIELD_NONE = 0,
+  GT_FIELD_STATUS_LINE,
+  GT_FIELD_CORRELATION_ID,
+  GT_FIELD_RETRY_AFTER,
+  GT_FIELD_CONTENT_LENGTH,
+  GT_FIELD_RATELIMIT_COUNT,
+  GT_FIELD_RATELIMIT_ALLOWED,
+  GT_FIELD_RATELIMIT_RESET
+} gt_field;
+
+/* Feeds one raw header line (with or without CRLF) and says which it was.
+ * A status line ("HTTP/...") starts a new response (after a 1xx or a
+ * proxy's CONNECT reply) and clears what was seen so far. */
+gt_field gt_meta_feed(gt_meta *m, const char *line, size_t len);
 
 /* A non-negative decimal integer with optional surrounding blanks, capped
  * so that it cannot overflow; -1 when `s` is not one. */

@@ -210,13 +210,19 @@ static void set_integer(lua_State *L, const char *name, long long v) {
   }
 }
 
+/* A Retry-After's seconds: delta-seconds, or an HTTP-date from now; -1. */
+static long long retry_after_of(const gt_meta *m) {
+  if (m->retry_after >= 0 || m->retry_after_raw[0] == '\0')
+    return m->retry_after;
+  return gt_http_date_delay(m->retry_after_raw);
+}
+
 /* Every call returns one table: method, url, and either the response
  * (status, body, correlation_id, retry_after, ratelimit_*) or the failure
  * (kind, code, message). A bad argument raises instead, and so does a lack
  * of memory of our own. */
 static int push_result(lua_State *L, void *arg) {
   const gt_result *res = arg;
-  long long retry_after = res->meta.retry_after;
   if (res->outcome == GT_FAIL_ARGUMENT)
     return luaL_error(L, "%s", res->message);
   if (res->outcome == GT_FAIL_NOMEM)
@@ -248,10 +254,8 @@ static int push_result(lua_State *L, void *arg) {
   if (res->meta.retry_after_raw[0]) {
     lua_pushstring(L, res->meta.retry_after_raw);
     lua_setfield(L, -2, "retry_after_raw");
-    if (retry_after < 0)
-      retry_after = gt_http_date_delay(res->meta.retry_after_raw);
   }
-  set_integer(L, "retry_after", retry_after);
+  set_integer(L, "retry_after", retry_after_of(&res->meta));
   set_integer(L, "ratelimit_count", res->meta.ratelimit_count);
   set_integer(L, "ratelimit_allowed", res->meta.ratelimit_allowed);
   set_integer(L, "ratelimit_reset", res->meta.ratelimit_reset);
@@ -621,18 +625,6 @@ static int push_encoded(lua_State *L, int (*encode)(gt_buffer *, const char *, s
 static int core_escape_segment(lua_State *L) { return push_encoded(L, gt_append_segment); }
 static int core_base64(lua_State *L) { return push_encoded(L, gt_append_base64); }
 
-/* core.parse_count(s): a header's non-negative integer, or nil. */
-static int core_parse_count(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  long long v = gt_parse_count(s, len);
-  if (v < 0)
-    lua_pushnil(L);
-  else
-    lua_pushinteger(L, (lua_Integer)v);
-  return 1;
-}
-
 /* core.now(): seconds on a monotonic clock, for durations and deadlines. */
 static int core_now(lua_State *L) {
   struct timespec ts;
@@ -662,19 +654,60 @@ static int core_sleep(lua_State *L) {
   return 1;
 }
 
-/* core.retry_after(value): a Retry-After header's seconds (delta-seconds or
- * an HTTP-date from now), or nil when it is neither. */
-static int core_retry_after(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  long long v = gt_parse_count(s, len);
-  if (v < 0 && strlen(s) == len)
-    v = gt_http_date_delay(s);
+static void push_count(lua_State *L, long long v) {
   if (v < 0)
     lua_pushnil(L);
   else
     lua_pushinteger(L, (lua_Integer)v);
-  return 1;
+}
+
+/* core.header(line) -> what a response header line tells, read as the
+ * core reads libcurl's (so both transports keep the same): "correlation_id",
+ * text | "retry_after", seconds, as sent | "content_length", n |
+ * "ratelimit_count" (_allowed, _reset), n; a value nil when it is not
+ * valid. Nothing for the lines the core does not keep. */
+static int core_header(lua_State *L) {
+  size_t len;
+  const char *line = luaL_checklstring(L, 1, &len);
+  gt_meta m;
+  gt_meta_clear(&m);
+  switch (gt_meta_feed(&m, line, len)) {
+  case GT_FIELD_CORRELATION_ID:
+    lua_pushliteral(L, "correlation_id");
+    if (m.correlation_id[0])
+      lua_pushstring(L, m.correlation_id);
+    else
+      lua_pushnil(L);
+    return 2;
+  case GT_FIELD_RETRY_AFTER:
+    lua_pushliteral(L, "retry_after");
+    push_count(L, retry_after_of(&m));
+    if (m.retry_after_raw[0])
+      lua_pushstring(L, m.retry_after_raw);
+    else
+      lua_pushnil(L);
+    return 3;
+  case GT_FIELD_CONTENT_LENGTH:
+    lua_pushliteral(L, "content_length");
+    push_count(L, m.content_length);
+    return 2;
+  case GT_FIELD_RATELIMIT_COUNT:
+    lua_pushliteral(L, "ratelimit_count");
+    push_count(L, m.ratelimit_count);
+    return 2;
+  case GT_FIELD_RATELIMIT_ALLOWED:
+    lua_pushliteral(L, "ratelimit_allowed");
+    push_count(L, m.ratelimit_allowed);
+    return 2;
+  case GT_FIELD_RATELIMIT_RESET:
+    lua_pushliteral(L, "ratelimit_reset");
+    push_count(L, m.ratelimit_reset);
+    return 2;
+  case GT_FIELD_STATUS_LINE:
+  case GT_FIELD_NONE:
+    break;
+  }
+  return 0;
 }
 
 /* Sets the functions into the table on top; with `upvalue`, each gets a
@@ -713,8 +746,7 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"credentials_problem", core_credentials_problem},
     {"escape_segment", core_escape_segment},
     {"base64", core_base64},
-    {"parse_count", core_parse_count},
-    {"retry_after", core_retry_after},
+    {"header", core_header},
     {"now", core_now},
     {"sleep", core_sleep},
     {NULL, NULL}
@@ -765,6 +797,8 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
   set_functions(L, module, 0);
   lua_pushliteral(L, GT_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  lua_pushinteger(L, GT_HEADER_BLOCK_MAX);
+  lua_setfield(L, -2, "header_block_max");
   gt_library_agent(agent, sizeof agent);
   lua_pushstring(L, agent);
   lua_setfield(L, -2, "user_agent");

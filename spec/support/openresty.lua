@@ -60,14 +60,24 @@ function M.get(path, headers)
   return nginx.request(M.app.url .. path, "GET", nil, 30, headers)
 end
 
+-- What JSON did to an outcome, undone: a list with named fields too (a
+-- revoke_many result) became an object with "1", "2"... keys, and nil
+-- values cjson.null.
+local function as_sent(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do
+    if x ~= cjson.null then out[type(k) == "string" and k:match("^%d+$") and tonumber(k) or k] = as_sent(x) end
+  end
+  return out
+end
+
 --- Runs a call inside nginx (a content phase, so over cosockets):
 --- { client = options, call = "me", args = { ... } } -> { value, err } or { raised }.
 function M.call(spec)
   local status, body = nginx.request(M.app.url .. "/call", "POST", cjson.encode(spec), 30)
   assert(status == 200, "app /call: " .. tostring(status) .. " " .. tostring(body))
-  local out = cjson.decode(body)
-  if out.value == cjson.null then out.value = nil end
-  return out
+  return as_sent(cjson.decode(body))
 end
 
 return M

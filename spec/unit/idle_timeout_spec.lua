@@ -5,16 +5,16 @@ describe("IdleTokenTimeout encoding", function()
   it("encodes every field, lists as JSON arrays even when empty", function()
     local body = assert(idle_timeout.encode {
       idleTokenTimeoutSeconds = 900, enableIdleTokenTimeout = true,
-      inactivityTimeoutUnit = "MINUTES", inactivityTimeoutGroupsEnabled = false,
+      inactivityTimeoutUnit = "Minutes", inactivityTimeoutGroupsEnabled = false,
       inactivityTimeoutGroupBundles = {
-        { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "MINUTES", groups = { "g-1", "g-2" } },
-        { priority = 2, timeoutSeconds = 3600, inactivityTimeoutUnit = "HOURS", groups = {} },
+        { priority = 1, timeoutSeconds = 600, inactivityTimeoutUnit = "Minutes", groups = { "g-1", "g-2" } },
+        { priority = 2, timeoutSeconds = 3600, inactivityTimeoutUnit = "Hours", groups = {} },
       },
     })
     assert.equal('{"enableIdleTokenTimeout":true,"idleTokenTimeoutSeconds":900,"inactivityTimeoutGroupBundles":'
-      .. '[{"groups":["g-1","g-2"],"inactivityTimeoutUnit":"MINUTES","priority":1,"timeoutSeconds":600},'
-      .. '{"groups":[],"inactivityTimeoutUnit":"HOURS","priority":2,"timeoutSeconds":3600}],'
-      .. '"inactivityTimeoutGroupsEnabled":false,"inactivityTimeoutUnit":"MINUTES"}', body)
+      .. '[{"groups":["g-1","g-2"],"inactivityTimeoutUnit":"Minutes","priority":1,"timeoutSeconds":600},'
+      .. '{"groups":[],"inactivityTimeoutUnit":"Hours","priority":2,"timeoutSeconds":3600}],'
+      .. '"inactivityTimeoutGroupsEnabled":false,"inactivityTimeoutUnit":"Minutes"}', body)
     assert.is_table(cjson.decode(body))
     assert.equal('{"inactivityTimeoutGroupBundles":[]}', idle_timeout.encode { inactivityTimeoutGroupBundles = {} })
     assert.equal("{}", idle_timeout.encode {})

@@ -449,7 +449,8 @@ local function delete_user(ctx)
 end
 
 local DEFAULT_TIMEOUT = { idleTokenTimeoutSeconds = 900, enableIdleTokenTimeout = false }
-local UNITS = { MINUTES = true, HOURS = true }
+-- The generated SDKs' enum values (only the API's prose says MINUTES/HOURS).
+local UNITS = { Minutes = true, Hours = true }
 
 local function is_int(v, lo, hi)
   return type(v) == "number" and v % 1 == 0 and v >= lo and v <= hi
@@ -474,7 +475,7 @@ local CHECKS = {
     if type(v) ~= "boolean" then return name .. " must be a boolean" end
   end,
   unit = function(name, v)
-    if not UNITS[v] then return name .. " must be MINUTES or HOURS" end
+    if not UNITS[v] then return name .. " must be Minutes or Hours" end
   end,
   strings = function(name, v)
     if not is_array(v) then return name .. " must be an array of strings" end

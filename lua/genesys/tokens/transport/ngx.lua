@@ -86,135 +86,127 @@ local function socket_failure(res, err, stage)
   return failed(res, "network", "CURLE_RECV_ERROR", "receive failed: " .. err)
 end
 
-local function too_large(res, max_body)
-  return failed(res, "too_large", "too_large", ("response body exceeds max_body (%d bytes)"):format(max_body))
+-- A failure while reading the response: the reader's own reasons, or the
+-- socket's at that stage.
+local function read_failure(res, err, stage, max_body)
+  res.status = nil
+  if err == "too_large" then
+    return failed(res, "too_large", "too_large", ("response body exceeds max_body (%d bytes)"):format(max_body))
+  end
+  if err == "headers too large" then
+    return failed(res, "too_large", "too_large", ("response headers exceed %d bytes"):format(core.header_block_max))
+  end
+  if err == "bad chunk" then return failed(res, "network", "CURLE_RECV_ERROR", "malformed chunked body") end
+  if err == "bad length" then
+    return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "invalid Content-Length in the response")
+  end
+  return socket_failure(res, err, stage)
 end
 
--- Keeps what the core keeps of a response header line.
-local function take_header(res, meta, name, value)
-  name = name:lower()
-  if name == "inin-correlation-id" then
-    local visible = value:gsub("[^\33-\126 ]", ""):sub(1, 127)
-    res.correlation_id = visible ~= "" and visible or nil
-  elseif name == "retry-after" then
-    res.retry_after_raw = value:gsub("[^\33-\126 ]", ""):sub(1, 63)
-    res.retry_after = core.parse_count(value)
-  elseif name == "content-length" then
-    meta.content_length = core.parse_count(value)
-  elseif name == "transfer-encoding" then
-    meta.chunked = value:lower():find("chunked", 1, true) ~= nil
-  elseif name == "connection" then
-    meta.close = value:lower():find("close", 1, true) ~= nil
-  elseif name == "inin-ratelimit-count" then
-    res.ratelimit_count = core.parse_count(value)
-  elseif name == "inin-ratelimit-allowed" then
-    res.ratelimit_allowed = core.parse_count(value)
-  elseif name == "inin-ratelimit-reset" then
-    res.ratelimit_reset = core.parse_count(value)
+-- Keeps what a response header line tells: the core reads it (the same
+-- rules as for libcurl's lines), this transport keeps what only it needs.
+local function take_header(res, meta, line)
+  local field, value, raw = core.header(line)
+  if field == "content_length" then
+    -- Present but not a number, or two that disagree: no body length to
+    -- trust (libcurl refuses such a response too).
+    if not value or (meta.content_length and meta.content_length ~= value) then meta.bad_length = true end
+    meta.content_length = value
+  elseif field == "retry_after" then
+    res.retry_after, res.retry_after_raw = value, raw
+  elseif field then
+    res[field] = value
+  else
+    local name, rest = line:match("^([%w-]+):[ \t]*(.-)[ \t]*$")
+    name = name and name:lower()
+    if name == "transfer-encoding" then
+      meta.chunked = rest:lower():find("chunked", 1, true) ~= nil
+    elseif name == "connection" then
+      meta.close = rest:lower():find("close", 1, true) ~= nil
+    end
   end
 end
 
--- Reads a response under one deadline for the whole attempt. A cosocket's
--- read timeout restarts whenever bytes arrive, so a body that trickles a
--- byte at a time would never time out on sock:receive(n); reading with
--- receiveany and checking the deadline between reads bounds the total.
-local Reader = {}
-Reader.__index = Reader
-
-local MAX_LINE = 16 * 1024
-
-local function reader(sock, deadline)
-  return setmetatable({ sock = sock, deadline = deadline, buf = "" }, Reader)
-end
-
--- Appends what arrives next to the buffer; nil and an error when nothing can.
-function Reader:fill()
-  local left = self.deadline - now()
-  if left <= 0 then return nil, "timeout" end
-  self.sock:settimeout(math.max(1, math.ceil(left * 1000)))
-  local data, err = self.sock:receiveany(64 * 1024)
-  if not data then return nil, err end
-  self.buf = self.buf .. data
+-- Reading a response under one deadline for the whole attempt, on the
+-- cosocket's own buffered reads, each waiting at most the time left: lines
+-- with receive("*l"), body bytes with receiveany. A cosocket's read timeout
+-- restarts whenever bytes arrive, so receive(n) would let a body that
+-- trickles a byte at a time outlast any deadline; receiveany returns with
+-- what has come, and the deadline is checked before the next read.
+local function time_left(sock, deadline)
+  local left = deadline - now()
+  if left <= 0 then return false end
+  sock:settimeout(math.max(1, math.ceil(left * 1000)))
   return true
 end
 
--- The next line, without its CRLF.
-function Reader:line()
-  for _ = 1, MAX_LINE do
-    local i = self.buf:find("\n", 1, true)
-    if i then
-      local line = self.buf:sub(1, i - 1):gsub("\r$", "")
-      self.buf = self.buf:sub(i + 1)
-      return line
-    end
-    if #self.buf > MAX_LINE then return nil, "line too long" end
-    local ok, err = self:fill()
-    if not ok then return nil, err end
-  end
-  return nil, "line too long"
+local function read_line(sock, deadline)
+  if not time_left(sock, deadline) then return nil, "timeout" end
+  return sock:receive("*l")
 end
 
--- Exactly n bytes.
-function Reader:bytes(n)
-  local parts, have = { self.buf }, #self.buf
-  while have < n do
-    local ok, err = self:fill()
-    if not ok then return nil, err end
-    parts[#parts + 1] = self.buf
-    have = have + #self.buf
+-- Exactly n bytes, appended to parts.
+local function read_bytes(sock, deadline, n, parts)
+  while n > 0 do
+    if not time_left(sock, deadline) then return nil, "timeout" end
+    local data, err = sock:receiveany(math.min(n, 65536))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    n = n - #data
   end
-  local all = table.concat(parts)
-  self.buf = all:sub(n + 1)
-  return all:sub(1, n)
+  return true
 end
 
 -- Everything until the server closes, at most max bytes.
-function Reader:rest(max)
-  local parts, have = { self.buf }, #self.buf
-  self.buf = ""
+local function read_to_close(sock, deadline, max, parts)
+  local have = 0
   while true do
-    if have > max then return nil, "too_large" end
-    local ok, err = self:fill()
-    if not ok then
-      if err == "closed" then return table.concat(parts) end
+    if not time_left(sock, deadline) then return nil, "timeout" end
+    local data, err = sock:receiveany(65536)
+    if not data then
+      if err == "closed" then return true end
       return nil, err
     end
-    parts[#parts + 1] = self.buf
-    have = have + #self.buf
-    self.buf = ""
+    have = have + #data
+    if have > max then return nil, "too_large" end
+    parts[#parts + 1] = data
   end
 end
 
-local function read_chunked(r, max_body)
-  local parts, total = {}, 0
-  for _ = 1, 1e6 do -- bounded: each chunk is at least one byte of max_body
-    local line, err = r:line()
+-- A chunked body: chunk sizes (extensions allowed), data, trailers.
+local function read_chunked(sock, deadline, max_body, parts, header_line)
+  local total = 0
+  for _ = 1, max_body + 1 do -- bounded: each chunk but the last has a byte at least
+    local line, err = read_line(sock, deadline)
     if not line then return nil, err end
-    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    local size = tonumber(line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;"), 16)
     if not size then return nil, "bad chunk" end
     if size == 0 then
-      repeat -- trailers, up to the blank line
-        line, err = r:line()
+      repeat -- trailers, up to the blank line, counted with the headers
+        line, err = header_line()
         if not line then return nil, err end
       until line == ""
-      return table.concat(parts)
+      return true
     end
     total = total + size
     if total > max_body then return nil, "too_large" end
-    local data
-    data, err = r:bytes(size)
-    if not data then return nil, err end
-    parts[#parts + 1] = data
-    line, err = r:line()
+    local ok
+    ok, err = read_bytes(sock, deadline, size, parts)
+    if not ok then return nil, err end
+    line, err = read_line(sock, deadline)
     if not line then return nil, err end
+    if line ~= "" then return nil, "bad chunk" end
   end
   return nil, "bad chunk"
 end
+
+local MAX_INTERIM = 10 -- 1xx responses skipped before the final one
 
 -- Sends one request and reads its response on a (possibly pooled)
 -- connection. `stale` is true when a reused connection turned out closed
 -- before any reply byte: the caller then tries once on a fresh one.
 local function exchange(self, target, method, path, authorization, body, content_type, res)
+  local _
   local deadline = now() + self.timeout
   local sock = ngx.socket.tcp()
   local timeout_ms = math.max(1, math.floor(self.timeout * 1000))
@@ -244,59 +236,77 @@ local function exchange(self, target, method, path, authorization, body, content
     return socket_failure(res, err, "send")
   end
 
-  local r = reader(sock, deadline)
-  local line
-  line, err = r:line()
-  if not line then
-    sock:close()
-    if reused and err == "closed" then return nil, true end
-    return socket_failure(res, err, "status")
+  -- The header block, interim responses included, is bounded in bytes as
+  -- the core bounds libcurl's.
+  local header_left = core.header_block_max
+  local function header_line()
+    local line, e = read_line(sock, deadline)
+    if not line then return nil, e end
+    header_left = header_left - #line - 2
+    if header_left < 0 then return nil, "headers too large" end
+    return line
   end
-  local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
-  if not status then
+
+  local meta, version, status
+  for interim = 0, MAX_INTERIM do
+    local line
+    line, err = header_line()
+    if not line then
+      sock:close()
+      if reused and interim == 0 and err == "closed" then return nil, true end
+      return read_failure(res, err, interim == 0 and "status" or "headers", self.max_body)
+    end
+    version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then
+      sock:close()
+      return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "not an HTTP response")
+    end
+    -- A new response: what an interim one said does not count.
+    res.correlation_id, res.retry_after, res.retry_after_raw = nil, nil, nil
+    res.ratelimit_count, res.ratelimit_allowed, res.ratelimit_reset = nil, nil, nil
+    meta = { close = version == "1.0" }
+    repeat
+      line, err = header_line()
+      if not line then
+        sock:close()
+        return read_failure(res, err, "headers", self.max_body)
+      end
+      if line ~= "" then take_header(res, meta, line) end
+    until line == ""
+    if status:sub(1, 1) ~= "1" then break end
+  end
+  if status:sub(1, 1) == "1" then
     sock:close()
-    return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "not an HTTP response")
+    return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "no final response after interim ones")
   end
   res.status = tonumber(status)
 
-  local meta = { close = version == "1.0" }
-  for _ = 1, 200 do -- a bounded header block
-    line, err = r:line()
-    if not line then
-      sock:close()
-      return socket_failure(res, err, "headers")
-    end
-    if line == "" then break end
-    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
-    if name then take_header(res, meta, name, value) end
-  end
-
-  local text = ""
-  local no_body = method == "HEAD" or res.status == 204 or res.status == 304 or res.status < 200
-  if not no_body then
+  local parts = {}
+  err = nil
+  if method ~= "HEAD" and res.status ~= 204 and res.status ~= 304 then
     if meta.chunked then
-      text, err = read_chunked(r, self.max_body)
+      _, err = read_chunked(sock, deadline, self.max_body, parts, header_line)
+    elseif meta.bad_length then
+      err = "bad length"
     elseif meta.content_length then
       if meta.content_length > self.max_body then
-        text, err = nil, "too_large" -- refused from the headers, before any body
-      elseif meta.content_length > 0 then
-        text, err = r:bytes(meta.content_length)
+        err = "too_large" -- refused from the headers, before any body
+      else
+        _, err = read_bytes(sock, deadline, meta.content_length, parts)
       end
     else
       meta.close = true
-      text, err = r:rest(self.max_body)
+      _, err = read_to_close(sock, deadline, self.max_body, parts)
     end
   end
-  if not text then
+  if err then
     sock:close()
-    res.status = nil
-    if err == "too_large" then return too_large(res, self.max_body) end
-    if err == "bad chunk" then return failed(res, "network", "CURLE_RECV_ERROR", "malformed chunked body") end
-    return socket_failure(res, err, "body")
+    return read_failure(res, err, "body", self.max_body)
   end
-  res.body = text
-  -- Bytes past the body mean a confused server: do not reuse the connection.
-  if meta.close or r.buf ~= "" then sock:close() else sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) end
+  res.body = table.concat(parts)
+  -- setkeepalive refuses a connection with bytes past the body (a confused
+  -- server): that one is closed.
+  if meta.close or not sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) then sock:close() end
   return res
 end
 
