@@ -7,15 +7,16 @@
 --             list, response headers, the body in the client's buffer
 --   core      the Lua binding's transport:me(token): the same, then the
 --             result table with the body as a Lua string
---   decode    the same, the body decoded by the core into tables instead
---             (src/lua_json.c, with its string cache: what me() uses)
---   me        client:me(): decode + the Lua layer
+--   decode    the same, then the body decoded (json.decode_object:
+--             lua-cjson, nulls dropped, integers made)
+--   me        client:me(): decode + the Lua layer (options, token, retry
+--             loop, last_response, error handling)
 --
 --   lua5.4 spec/bench/profile_me.lua            timing: us/call; the layers take turns (lockstep.lua)
 --   lua5.4 spec/bench/profile_me.lua callgrind  instructions/call of each layer (valgrind), then
 --                                                the top functions of `me` (symbolized interpreter)
 --   lua5.4 spec/bench/profile_me.lua layer NAME URL CALLS|serve WARMUP   one loop (used by the above)
---   lua5.4 spec/bench/profile_me.lua piece decode_only|constructor COUNT  the TokenInfo without HTTP
+--   lua5.4 spec/bench/profile_me.lua piece cjson|decode_only|constructor COUNT  the TokenInfo without HTTP
 -- BENCH_PROFILE_LUA=luajit runs the Lua layers on LuaJIT (build/luajit) instead.
 -- Run from the repository root after make, make build/bench/raw_curl build/bench/core_loop.
 package.path = "./?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
@@ -31,9 +32,13 @@ local function layer_body(name, base_url)
   local tokens = require "genesys.tokens"
   local c = tokens.new { base_url = base_url, access_token = TOKEN }
   local t = c._transport
+  local json = require "genesys.tokens.json"
   local bodies = {
-    core = function() return t:me(TOKEN, false, false).status == 200 end,
-    decode = function() local info, status = t:me(TOKEN, false, true) return status == 200 and info ~= nil end,
+    core = function() return t:me(TOKEN, false).status == 200 end,
+    decode = function()
+      local res = t:me(TOKEN, false)
+      return res.status == 200 and json.decode_object(res.body) ~= nil
+    end,
     me = function() return c:me() ~= nil end,
   }
   local f = assert(bodies[name], "unknown layer " .. tostring(name))
@@ -67,9 +72,10 @@ local function run_layer(name, url, calls, warmup)
 end
 
 -- The same TokenInfo without HTTP, COUNT times: decoded from its text by
--- the core with the string cache ("decode_only"), or made by a table
--- constructor in Lua source ("constructor": what building these nine
--- tables costs Lua itself, garbage collection included).
+-- lua-cjson alone ("cjson"), by json.decode_object ("decode_only": cjson,
+-- then nulls dropped and integers made), or made by a table constructor
+-- in Lua source ("constructor": what building these nine tables costs Lua
+-- itself, garbage collection included).
 local function lua_source(v)
   if type(v) == "string" then return ("%q"):format(v) end
   if type(v) ~= "table" then return tostring(v) end
@@ -83,13 +89,16 @@ local function lua_source(v)
 end
 
 local function run_piece(name, count)
-  local core = require "genesys.tokens.core"
+  local json = require "genesys.tokens.json"
+  local cjson = require "cjson.safe"
   local body = require("spec.bench.fast_server").BODY
   local f
-  if name == "decode_only" then
-    f = function() return core.decode_object(body, true) end
+  if name == "cjson" then
+    f = function() return cjson.decode(body) end
+  elseif name == "decode_only" then
+    f = function() return json.decode_object(body) end
   elseif name == "constructor" then
-    f = assert(load("return function() return " .. lua_source(assert(core.decode_object(body))) .. " end"))()
+    f = assert(load("return function() return " .. lua_source(assert(json.decode_object(body))) .. " end"))()
   else
     error("unknown piece " .. tostring(name))
   end
@@ -137,7 +146,7 @@ local DESCRIBE = {
   raw = "libcurl alone (C), the lower bound",
   c_core = "+ the C core, no Lua: URL, header list, response headers, body buffer",
   core = "+ Lua: the binding's result table, the body as a string",
-  decode = "the body decoded by the core into tables instead (no result table)",
+  decode = "+ the body decoded: lua-cjson, nulls dropped, integers made",
   me = "+ client:me(): the Lua layer",
 }
 
@@ -220,7 +229,8 @@ local function callgrind()
     print()
     print(("the same TokenInfo without HTTP (runs of %d and %d)"):format(10 * n1, 10 * n2))
     for _, piece in ipairs {
-      { "decode_only", "decoded from its 619 bytes by the core, string cache on" },
+      { "cjson", "decoded from its 619 bytes by lua-cjson alone" },
+      { "decode_only", "json.decode_object: lua-cjson, then nulls dropped and integers made" },
       { "constructor", "a table constructor in Lua source: the nine tables alone" },
     } do
       local ir = {}

@@ -144,22 +144,27 @@ local function login(self, call_rq, client_id, client_secret)
   return (send_with_retries(self, rq))
 end
 
--- Keeps what last_response() gives, its correlation id scrubbed: a server
--- may echo anything there.
-local function remember(self, res, attempts, secrets)
+-- The bearer token of each client's last response, kept out of the client
+-- table (as the token source keeps its secrets): last_response() scrubs
+-- with it, when asked.
+local last_bearer = setmetatable({}, { __mode = "k" })
+
+-- Keeps what last_response() gives.
+local function remember(self, res, attempts, bearer)
   if not res.status then return end
-  if res.correlation_id then res.correlation_id = errors.redact(res.correlation_id, secrets()) end
-  self._last, self._last_attempts = res, attempts
+  self._last, self._last_attempts, last_bearer[self] = res, attempts, bearer
 end
 
 --- The status, correlation id, Retry-After and rate-limit headers of the
--- last HTTP response this client received (nil before the first).
+-- last HTTP response this client received (nil before the first); the
+-- correlation id scrubbed, as a server may echo anything there.
 function Client:last_response()
   local res = self._last
   if not res then return nil end
   return {
     method = res.method, url = res.url, status = res.status, attempts = self._last_attempts,
-    correlation_id = res.correlation_id, retry_after = res.retry_after,
+    correlation_id = errors.redact(res.correlation_id, secrets_of(self, last_bearer[self])),
+    retry_after = res.retry_after,
     ratelimit = { count = res.ratelimit_count, allowed = res.ratelimit_allowed, reset = res.ratelimit_reset },
   }
 end
@@ -257,18 +262,17 @@ local function run(self, name, opts, arg, level)
     rq.token, err = token_for(self, rq)
     if not rq.token then return nil, err end
   end
-  local function secrets() return secrets_of(self, rq.token) end
 
   local res, attempts = send_with_retries(self, rq)
-  remember(self, res, attempts, secrets)
+  remember(self, res, attempts, rq.token)
   if res.status == 401 and not o.access_token and source:forget(rq.token) then
     rq.token, err = token_for(self, rq)
     if not rq.token then return nil, err end
     res, attempts = send_with_retries(self, rq)
-    remember(self, res, attempts, secrets)
+    remember(self, res, attempts, rq.token)
   end
   if name == "verify" and res.status == 401 then
-    return false, errors.from_response(res, secrets())
+    return false, errors.from_response(res, secrets_of(self, rq.token))
   end
   return result_of(self, call, res, rq.token, o.raw)
 end
@@ -334,7 +338,7 @@ local function revoke_many(self, user_ids, opts, level)
       if self._logger then
         log.attempt(self._logger, { res = res, attempt = attempt, duration = duration, secrets = secrets() })
       end
-      remember(self, res, attempt, secrets)
+      remember(self, res, attempt, fixed or current)
     end,
   }
   local results

@@ -76,14 +76,23 @@ local function longest_first(a, b) return #a > #b end
 -- as a JSON string spells it ("/" as "\/"): a log entry may show a body.
 local function redact(text, secrets)
   if type(text) ~= "string" or not secrets then return text end
-  local present = {}
+  local present
   for _, secret in ipairs(secrets) do
     if #secret > 0 then
-      local escaped = secret:gsub("/", "\\/")
-      if text:find(secret, 1, true) then present[#present + 1] = secret end
-      if escaped ~= secret and text:find(escaped, 1, true) then present[#present + 1] = escaped end
+      if text:find(secret, 1, true) then
+        present = present or {}
+        present[#present + 1] = secret
+      end
+      if secret:find("/", 1, true) then
+        local escaped = secret:gsub("/", "\\/")
+        if text:find(escaped, 1, true) then
+          present = present or {}
+          present[#present + 1] = escaped
+        end
+      end
     end
   end
+  if not present then return text end
   table.sort(present, longest_first) -- a secret inside another must not cut it
   for _, secret in ipairs(present) do text = replace(text, secret) end
   return text

@@ -16,34 +16,36 @@ decoder.decode_max_depth(64)
 local null = cjson.null
 local tointeger = math.tointeger -- nil before Lua 5.3: no integers to make
 
-local clean
-
 -- An array holds integer keys 1..n; an object only string keys (the JSON
 -- ones), so an object never has [1].
-local function clean_table(t)
+local function clean(t)
   if t[1] ~= nil then
     local n, kept = #t, 0
     for i = 1, n do
       local v = t[i]
       if v ~= null then
         kept = kept + 1
-        t[kept] = clean(v)
+        if type(v) == "table" then
+          clean(v)
+        elseif tointeger and type(v) == "number" then
+          v = tointeger(v) or v
+        end
+        t[kept] = v
       end
     end
     for i = kept + 1, n do t[i] = nil end
   else
-    for k, v in pairs(t) do
-      if v == null then t[k] = nil else t[k] = clean(v) end -- assigning existing keys: allowed in pairs
+    for k, v in pairs(t) do -- assigning existing keys: allowed during pairs
+      if v == null then
+        t[k] = nil
+      elseif type(v) == "table" then
+        clean(v)
+      elseif tointeger and type(v) == "number" then
+        t[k] = tointeger(v) or v
+      end
     end
   end
   return t
-end
-
-function clean(v)
-  local kind = type(v)
-  if kind == "table" then return clean_table(v) end
-  if kind == "number" and tointeger then return tointeger(v) or v end
-  return v
 end
 
 -- What a JSON text holds when it is not an object, for messages.
@@ -54,10 +56,10 @@ local KINDS = { table = "an array", string = "a string", number = "a number", bo
 function json.decode_object(text)
   local value, err = decoder.decode(text)
   if err then return nil, "invalid JSON: " .. err end
-  if type(value) ~= "table" or text:match("^%s*(.)") ~= "{" then
+  if type(value) ~= "table" or not text:find("^[ \t\r\n]*{") then
     return nil, "expected a JSON object, got " .. (value == null and "null" or KINDS[type(value)])
   end
-  return clean_table(value)
+  return clean(value)
 end
 
 return json
