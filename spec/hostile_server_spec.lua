@@ -147,7 +147,7 @@ describe("hostile server", function()
   lazy_teardown(function() fake.stop() end)
 
   it("lists its modes and answers; an unknown mode is a 404", function()
-    assert.is_true(#fixed.modes >= 35)
+    assert.is_true(#fixed.modes >= 36)
     local info = cjson.decode(fixed.token_info)
     assert.equal(cjson.null, info.clonedUser, "TokenInfo keeps a JSON null field")
     assert.is_string(info.organization.name)
@@ -354,6 +354,7 @@ describe("hostile server", function()
       retry_after_negative = { is("-5"), false },
       retry_after_huge = { is("99999999999999"), true },
       retry_after_garbage = { is("soon"), false },
+      retry_after_ratelimit = { is("1"), false },
     }
     for mode, spec in pairs(MODES) do
       it(mode, function()
@@ -363,6 +364,12 @@ describe("hostile server", function()
         assert.same({ 429, "too.many.requests.retry.after" }, { e.status, e.code })
         assert.matches("^Rate limit exceeded the maximum%. Retry the request in %[%d+%] seconds$", e.message)
         spec[1](header(lines, "Retry-After"))
+        if mode == "retry_after_ratelimit" then
+          assert.same({ "300", "300", "1" }, { header(lines, "inin-ratelimit-count"),
+            header(lines, "inin-ratelimit-allowed"), (header(lines, "inin-ratelimit-reset")) })
+        else
+          assert.is_nil(header(lines, "inin-ratelimit-count"))
+        end
         local status_line = split(exchange("GET", url(mode, n, ME)).raw)
         assert.equal(spec[2] and "HTTP/1.1 429 Too Many Requests" or "HTTP/1.1 200 OK", status_line)
       end)
@@ -533,8 +540,8 @@ describe("hostile server", function()
     for _, m in ipairs { "plain", "bytes", "random", "chunked", "interim", "huge_header", "many_headers", "ratelimit_zero",
       "ratelimit_negative", "ratelimit_huge", "ratelimit_garbage", "retry_after_seconds", "retry_after_date",
       "retry_after_past_date", "retry_after_far_date", "retry_after_negative", "retry_after_huge",
-      "retry_after_garbage", "echo", "echo_ok", "stall_headers", "stall_body", "trickle_body", "trickle_headers",
-      "close_early", "garbage_status", "nonsense_headers", "odd_headers", "bad_content_length",
+      "retry_after_garbage", "retry_after_ratelimit", "echo", "echo_ok", "stall_headers", "stall_body",
+      "trickle_body", "trickle_headers", "close_early", "garbage_status", "nonsense_headers", "odd_headers", "bad_content_length",
       "bad_content_length_alpha", "http10", "lf_only", "connection_close", "mixed_case", "no_reason" } do
       covered[m] = true
     end

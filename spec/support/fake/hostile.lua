@@ -50,8 +50,11 @@
 --   retry_after_negative   429 Retry-After: -5, once
 --   retry_after_huge    429 Retry-After: 99999999999999, always
 --   retry_after_garbage 429 Retry-After: soon, once
---                       (429 bodies: ErrorBody too.many.requests.retry.after;
---                       on the login, the OAuth shape)
+--   retry_after_ratelimit  as retry_after_seconds, the 429 with inin-ratelimit
+--                       count = allowed = 300, reset 1 (the other answers: n/300/60)
+--                       (429 bodies: ErrorBody too.many.requests.retry.after,
+--                       no rate-limit headers unless said; on the login, the
+--                       OAuth shape)
 --   echo                400 ErrorBody: message = the request line and every
 --                       header line as received (cjson-encoded: '/' is
 --                       '\/'), code and contextId = the Authorization value,
@@ -62,6 +65,8 @@
 --   stall_headers       the status line, then nothing until the client goes (10 s at most)
 --   stall_body          headers saying Content-Length: 300, 10 bytes of body, then
 --                       nothing (a HEAD or 204 gets its headers, then nothing)
+--                       (a stall ends when the client closes or sends anything:
+--                       a request on a connection it kept is closed unanswered)
 --   trickle_body        the body one byte every 100 ms (10 s at most)
 --   trickle_headers     the header block one byte every 50 ms (10 s at most)
 --   close_early         the headers and half the body, then close (no body:
@@ -149,13 +154,15 @@ local function cut(s, size)
   return out
 end
 
--- Waits until the client closes the connection, at most `seconds`.
+-- Waits until the client closes the connection or sends something (a
+-- next request on a connection it took for alive: it is then closed
+-- unanswered, as a stale kept-alive connection would be), at most `seconds`.
 local function wait_for_close(sock, seconds)
   local deadline = ngx.now() + math.min(seconds, MAX_WAIT)
   sock:settimeout(100)
   while ngx.now() < deadline do
-    local _, err = sock:receive(1)
-    if err and err ~= "timeout" then return end -- closed (or reset)
+    local data, err = sock:receive(1)
+    if data or err ~= "timeout" then return end
     ngx.update_time()
   end
 end
@@ -265,6 +272,9 @@ local RETRY_AFTER = {
   retry_after_negative = { once = true, value = function() return "-5", 0 end },
   retry_after_huge = { once = false, value = function() return "99999999999999", 99999999999999 end },
   retry_after_garbage = { once = true, value = function() return "soon", 1 end },
+  -- As retry_after_seconds, with the rate-limit headers of a window used
+  -- up (count = allowed = 300, reset 1), while the other answers say 60.
+  retry_after_ratelimit = { once = true, ratelimit = true, value = function() return "1", 1 end },
 }
 
 local function too_many(ctx, res, spec)
@@ -273,11 +283,13 @@ local function too_many(ctx, res, spec)
   res.status = 429
   res.body = ctx.path == "/oauth/token" and oauth_error("too_many_requests", msg)
     or error_body(429, "too.many.requests.retry.after", msg, ctx.cid)
-  res.headers = {
-    { "Content-Type", "application/json" }, { "ININ-Correlation-Id", ctx.cid },
-    { "Retry-After", value },
-    { "inin-ratelimit-count", "300" }, { "inin-ratelimit-allowed", "300" }, { "inin-ratelimit-reset", tostring(secs) },
-  }
+  res.headers = { { "Content-Type", "application/json" }, { "ININ-Correlation-Id", ctx.cid }, { "Retry-After", value } }
+  if spec.ratelimit then
+    local h = res.headers
+    h[#h + 1] = { "inin-ratelimit-count", "300" }
+    h[#h + 1] = { "inin-ratelimit-allowed", "300" }
+    h[#h + 1] = { "inin-ratelimit-reset", tostring(secs) }
+  end
 end
 
 local RATELIMIT = {
@@ -622,10 +634,13 @@ function M.handle()
     ngx.log(ngx.ERR, "hostile: no raw socket: ", err)
     return ngx.exit(500)
   end
+  -- No send or read waits longer than a stall may last.
+  sock:settimeout(MAX_WAIT * 1000)
   local length = tonumber(headers["content-length"])
   if length and length > 0 then
     sock:settimeout(2000)
     ctx.body = sock:receive(math.min(length, MAX_BODY))
+    sock:settimeout(MAX_WAIT * 1000)
   end
   local ok, problem = pcall(function()
     local res = answer_for(ctx)
