@@ -4,10 +4,11 @@
 --   retry_after, text } } or { raised = "message" }.
 --
 -- With `extra` (a table; all optional) it also carries:
---   extra.capture = true: `log`, every entry the client's logger got, as
+--   extra.log = true: `log`, every entry the client's logger got, as
 --     { level = ..., entry = {...} }, in order (the client options' own
---     log_level/log_bodies apply; the logger is this module's), and
---     `last_response`, c:last_response() after the last call;
+--     log_level/log_bodies apply; the logger is this module's);
+--   extra.last_response = true: `last_response`, c:last_response() after
+--     the last call (a logger changes the path a call takes: this does not);
 --   `elapsed`, the seconds the calls took (always, when extra is given);
 --   extra.bound = seconds: a watchdog for specs against hostile servers.
 --     A sleep the library asks for (core.sleep, and ngx.sleep inside nginx)
@@ -71,7 +72,7 @@ function outcome.run(tokens, client_opts, call, args, times, extra)
     restore[#restore + 1] = guard(ok_core and core or nil, "sleep", deadline, extra.bound)
     if ngx then restore[#restore + 1] = guard(ngx, "sleep", deadline, extra.bound) end
   end
-  if extra and extra.capture then
+  if extra and extra.log then
     log = {}
     local opts = {}
     for k, v in pairs(client_opts or {}) do opts[k] = v end
@@ -82,9 +83,9 @@ function outcome.run(tokens, client_opts, call, args, times, extra)
     local c = tokens.new(client_opts)
     local v, e
     for _ = 1, times or 1 do v, e = c[call](c, unpack(args or {})) end
-    if extra and extra.capture then
+    if extra and extra.last_response then
       local fine, lr = pcall(c.last_response, c)
-      last = fine and lr or { raised = tostring(lr) }
+      if fine then last = lr else last = { raised = tostring(lr) } end
     end
     c:close()
     return v, e
