@@ -34,7 +34,7 @@
 --   chunked             Transfer-Encoding: chunked, chunks of 1-7 bytes and
 --                       some of 10-31 (hex in mixed case, leading zeros),
 --                       chunk extensions (;x=y), a trailer field; writes
---                       split inside chunk-size lines and inside CRLFs
+--                       split inside chunk-size lines, chunk data and CRLFs
 --   interim             100 Continue and 103 Early Hints (Link) first, all
 --                       split across writes
 --   huge_header         one header line of 1 MiB (then the answer)
@@ -375,7 +375,7 @@ end
 
 -- The chunked body in pieces: sizes 1-7, every fifth chunk 10-31 bytes
 -- (hex letters, mixed case, some with leading zeros), extensions on some;
--- pieces end inside the size lines and inside the CRLFs.
+-- pieces end inside the size lines, the data and the CRLFs.
 local function chunked_pieces(body, rand)
   local pieces, i, k = {}, 1, 0
   while i <= #body do
@@ -386,10 +386,13 @@ local function chunked_pieces(body, rand)
     if k % 7 == 0 then hex = "0" .. hex end
     if #hex > 1 and k % 3 == 0 then hex = hex:sub(1, 1):upper() .. hex:sub(2):lower() end
     local ext = (k % 4 == 1) and ";x=y" or ""
-    -- "1" | "f;x=y\r" | "\n<data>\r" | "\n"
+    -- "1" | "f;x=y\r" | "\n<data>" | "<more data>\r" | "\n"
+    local data = body:sub(i, i + size - 1)
+    local half = math.ceil(#data / 2)
     pieces[#pieces + 1] = hex:sub(1, 1)
     pieces[#pieces + 1] = hex:sub(2) .. ext .. "\r"
-    pieces[#pieces + 1] = "\n" .. body:sub(i, i + size - 1) .. "\r"
+    pieces[#pieces + 1] = "\n" .. data:sub(1, half)
+    pieces[#pieces + 1] = data:sub(half + 1) .. "\r"
     pieces[#pieces + 1] = "\n"
     i = i + size
   end
