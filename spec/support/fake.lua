@@ -12,11 +12,16 @@
 --   fake.configure{ rate_limit = { count = 5, window = 2 }, latency = 0.05, log = false }
 --   fake.add_users{ count = 2000 }, fake.revocations(), fake.config()
 --   fake.reset(), fake.ping(), fake.stop()   -- fake.seed: seed.lua's table
+--   fake.hostile(nonce)    -- what the hostile server got for a nonce
+--   fake.hostile()         -- its modes and the answers' JSON texts
 --
 -- The login host is the same listeners (POST /oauth/token); a gateway is
 -- http_url .. "/gw/api" (API) and http_url .. "/gw/login" (login); the
 -- proxy at proxy_url wants Basic seed.proxy.user:seed.proxy.password.
--- Faults and endpoints are described at the top of fake/api.lua.
+-- Faults and endpoints are described at the top of fake/api.lua. The
+-- hostile server (raw bytes: split, chunked, stalled, oversize, echoing)
+-- answers under http_url .. "/hostile/<mode>/<nonce>" and the same path of
+-- https_url; its modes are described at the top of fake/hostile.lua.
 --
 -- Only 127.0.0.1 is ever used. Every wait below is bounded.
 local cjson = require "cjson"
@@ -230,6 +235,25 @@ end
 --- { [user_id] = n }: how many DELETE /api/v2/tokens/{userId} of each user
 --- succeeded (204) since the last reset, logged or not.
 function M.revocations() return control("GET", "/_fake/revocations") end
+
+--- The hostile server (fake/hostile.lua). With a nonce: what it received
+--- under that nonce, { count, requests = { { n, method, path, query,
+--- authorization, raw_header, body, mode, time, status, correlation_id }... },
+--- tokens = { issued access tokens } } (JSON nulls become nil); without:
+--- { modes = { names }, token_info = JSON text, idle_timeout = JSON text }.
+--- fake.reset() does not clear it: every case takes a fresh nonce.
+function M.hostile(nonce)
+  if nonce ~= nil and not tostring(nonce):match("^[%w_.~-]+$") then
+    error("fake.hostile: a nonce is letters, digits and _ . ~ -", 2)
+  end
+  local r = control("GET", "/_fake/hostile" .. (nonce and "/" .. nonce or ""))
+  for _, e in ipairs(r.requests or {}) do
+    for k, v in pairs(e) do
+      if v == cjson.null then e[k] = nil end
+    end
+  end
+  return r
+end
 
 --- The request log since the last reset; JSON nulls (query, body) become nil.
 function M.log()

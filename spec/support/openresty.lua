@@ -5,6 +5,7 @@
 --   local openresty = require "spec.support.openresty"
 --   local app = openresty.start(fake_srv)   -- app.url, app.pid, app.dir, app.error_log
 --   openresty.call { client = {...}, call = "me", args = {...} }
+--   local wait = openresty.call_async { ... }  -- ...; local o = wait()
 --   openresty.stop()
 local cjson = require "cjson"
 local nginx = require "spec.support.nginx"
@@ -73,11 +74,47 @@ local function as_sent(v)
 end
 
 --- Runs a call inside nginx (a content phase, so over cosockets):
---- { client = options, call = "me", args = { ... } } -> { value, err } or { raised }.
+--- { client = options, call = "me", args = { ... }, times = n, extra = {...} }
+--- -> { value, err } or { raised } (extra: see openresty/outcome.lua).
 function M.call(spec)
   local status, body = nginx.request(M.app.url .. "/call", "POST", cjson.encode(spec), 30)
   assert(status == 200, "app /call: " .. tostring(status) .. " " .. tostring(body))
   return as_sent(cjson.decode(body))
+end
+
+--- Starts the same call without waiting for it: returns a function that
+--- waits (at most `timeout` seconds, default 30) and returns what M.call
+--- would have, so a spec can run something else meanwhile.
+function M.call_async(spec, timeout)
+  local socket = require "socket"
+  local body = cjson.encode(spec)
+  local sock = assert(socket.tcp())
+  sock:settimeout(timeout or 30)
+  local host, port = M.app.url:match("^http://([^:/]+):(%d+)")
+  assert(sock:connect(host, tonumber(port)))
+  assert(sock:send("POST /call HTTP/1.1\r\nHost: " .. host .. "\r\nContent-Type: application/json\r\n"
+    .. "Content-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body))
+  return function()
+    local text, err, partial = sock:receive("*a")
+    sock:close()
+    text = text or partial or ""
+    local status = tonumber(text:match("^HTTP/1%.%d (%d%d%d)"))
+    local head_end = text:find("\r\n\r\n", 1, true)
+    assert(status == 200 and head_end, "app /call: " .. tostring(status) .. " " .. tostring(err) .. " " .. text:sub(1, 200))
+    local rest = text:sub(head_end + 4)
+    if text:sub(1, head_end):lower():find("transfer%-encoding: *chunked") then
+      local parts, i = {}, 1
+      while true do
+        local size_line_end = rest:find("\r\n", i, true)
+        local size = size_line_end and tonumber(rest:sub(i, size_line_end - 1):match("^%x+"), 16)
+        if not size or size == 0 then break end
+        parts[#parts + 1] = rest:sub(size_line_end + 2, size_line_end + 1 + size)
+        i = size_line_end + 2 + size + 2
+      end
+      rest = table.concat(parts)
+    end
+    return as_sent(cjson.decode(rest))
+  end
 end
 
 return M

@@ -26,6 +26,8 @@
 --   log: false stops the request log.
 -- Faults answer in the API's place: the rate limiter does not see them
 -- (delay excepted: it then serves the request as usual).
+-- Not here: /hostile/... and /_fake/hostile... are hostile.lua's (raw-byte
+-- answers; see its header), with their own shared dict.
 --
 -- State lives in the shared dict `fake` (layout above `load_state`). The
 -- server runs a single worker and no handler yields between reading and

@@ -26,13 +26,26 @@ function app.init(url)
   ngx.shared.results:set("init", verdict(me_in()))
 end
 
+-- What JSON cannot carry (inf, nan, functions, userdata) as strings.
+local function jsonable(v, depth)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then return tostring(v) end
+  if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then return tostring(v) end
+  if type(v) ~= "table" or depth > 10 then return v end
+  local t = {}
+  for k, x in pairs(v) do t[type(k) == "number" and k or tostring(k)] = jsonable(x, depth + 1) end
+  return t
+end
+
+-- POST { client, call, args, times, extra } (extra: see outcome.lua).
 function app.call()
   ngx.req.read_body()
   local body = cjson.decode(ngx.req.get_body_data() or "")
-  local o = outcome.run(tokens, body.client, body.call, body.args, body.times)
+  local o = outcome.run(tokens, body.client, body.call, body.args, body.times, body.extra)
   if o.value == nil then o.value = cjson.null end
   ngx.header["Content-Type"] = "application/json"
-  ngx.say(cjson.encode(o))
+  local text, err = cjson.encode(o)
+  if not text then text = cjson.encode(jsonable(o, 0)) end
+  ngx.say(text or cjson.encode { raised = "app: cannot encode the outcome: " .. tostring(err) })
 end
 
 function app.in_phase(phase, opts)
