@@ -15,7 +15,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     t->cut = GT_CUT_HEADERS;
     return 0;
   }
-  gt_meta_feed(&t->meta, data, len);
+  if (gt_meta_feed(&t->meta, data, len) == GT_FIELD_STATUS_LINE)
+    t->headers_ended = 0;
+  else if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n'))
+    t->headers_ended = 1;
   if (!t->is_head && t->meta.content_length > 0 &&
       (unsigned long long)t->meta.content_length > t->config->max_body) {
     t->cut = GT_CUT_BODY;
@@ -292,6 +295,7 @@ gt_outcome gt_transfer_prepare(gt_transfer *t, const gt_request *rq, gt_result *
   gt_meta_clear(&t->meta);
   t->cut = GT_CUT_NONE;
   t->header_bytes = 0;
+  t->headers_ended = 0;
   t->curl_error[0] = '\0';
   t->method = rq->method;
   t->is_head = strcmp(rq->method, "HEAD") == 0;
@@ -328,6 +332,11 @@ gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res) {
     return gt_result_fail(res, classify(rc), curl_code_name(rc),
                           t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));
   }
+  /* libcurl takes a connection closed inside the headers of a response
+   * that has no body (HEAD, 204) for its end. */
+  if (!t->headers_ended)
+    return gt_result_fail(res, GT_FAIL_NETWORK, "CURLE_PARTIAL_FILE",
+                          "the connection closed inside the response headers");
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   res->outcome = GT_DONE;
   res->status = status;

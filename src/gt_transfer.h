@@ -48,6 +48,7 @@ typedef struct gt_transfer {
   const char *method;
   gt_cut cut;
   size_t header_bytes;        /* of this attempt's header lines, interim ones included */
+  int headers_ended;          /* the last response's blank line came */
   int is_head;                /* a HEAD reply's Content-Length announces no body */
   char curl_error[CURL_ERROR_SIZE];
 } gt_transfer;

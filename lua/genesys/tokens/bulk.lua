@@ -179,8 +179,12 @@ function bulk.run(ctx, user_ids, opts, level)
   -- The rate-limit window as the responses' headers describe it: requests
   -- left, when it ends, how many a window allows, and the highest count
   -- seen in it (responses can be read out of order: an older, lower count
-  -- must not give back requests already spent).
+  -- must not give back requests already spent). Its end is the earliest
+  -- any response gave: waiting too little costs a 429 (and a pause),
+  -- waiting too long is a hang. A new window's end is a guess until its
+  -- first response.
   local paused_until, window_left, window_ends, window_allowed, window_count = 0, nil, 0, nil, 0
+  local window_guessed = true
   local renewed = false
 
   local function finish(id, ok, e)
@@ -221,19 +225,22 @@ function bulk.run(ctx, user_ids, opts, level)
     ctx.log(res, attempts[id], t - started[id])
     local allowed, count, reset = window_of(res)
     if allowed then
-      window_count = math.max(window_count, count)
+      if window_guessed then
+        window_count, window_ends, window_guessed = count, t + reset, false
+      else
+        window_count, window_ends = math.max(window_count, count), math.min(window_ends, t + reset)
+      end
       window_left = allowed - window_count - engine.in_flight()
-      window_ends = math.max(window_ends, t + reset)
       window_allowed = allowed
     end
-    local status = res.status
+    local status = not res.kind and res.status -- a failure after the status line is a failure
     if status and status >= 200 and status <= 299 then return finish(id, true) end
     if status == 429 then
       limited[id] = (limited[id] or 0) + 1
       attempts[id] = attempts[id] - 1 -- a pause, not a failed try
       -- The whole batch waits, not just this id; an id that would wait
       -- longer than its budget allows gives up (with retry_after set).
-      local resume = math.max(paused_until, t + (res.retry_after or 1))
+      local resume = math.max(paused_until, t + (res.retry_after or retry.backoff(ctx.retry, limited[id])))
       local wait = resume - t
       if limited[id] < bulk.MAX_RATE_LIMITED and (waited[id] or 0) + wait <= budget then
         waited[id] = (waited[id] or 0) + wait
@@ -271,7 +278,7 @@ function bulk.run(ctx, user_ids, opts, level)
     if window_left and t >= window_ends then
       -- A new window: as many as the last one allowed, until a response
       -- says more precisely (its end is a guess until then).
-      window_left, window_ends, window_count = window_allowed, t + 1, 0
+      window_left, window_ends, window_count, window_guessed = window_allowed, t + 1, 0, true
     end
     while not stopping and engine.free_slots() > 0 and t >= paused_until
         and not (window_left and window_left <= 0) do

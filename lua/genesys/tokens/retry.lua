@@ -36,6 +36,15 @@ function retry.policy(value, fail)
   return p
 end
 
+--- The backoff before retry number `n` (1, 2, ...): doubling from
+-- base_delay up to max_delay, with jitter (50-100% of the step) to spread
+-- the herd; 0 without a policy.
+function retry.backoff(policy, n, random)
+  if not policy then return 0 end
+  local step = math.min(policy.max_delay, policy.base_delay * 2 ^ (n - 1))
+  return step * (0.5 + 0.5 * (random or math.random)())
+end
+
 --- Seconds to wait before attempt `attempt + 1`, or nil to stop. `res` is
 -- the core's result table; `waited` the seconds already spent waiting.
 function retry.delay(policy, attempt, res, waited, random)
@@ -43,13 +52,7 @@ function retry.delay(policy, attempt, res, waited, random)
   local transient = res.kind == "network" or (res.status and RETRY_STATUS[res.status])
   if not transient then return nil end
   local left = policy.budget - waited
-  local wait
-  if res.retry_after then
-    wait = res.retry_after -- the server knows best; 0 means now
-  else
-    local backoff = math.min(policy.max_delay, policy.base_delay * 2 ^ (attempt - 1))
-    wait = backoff * (0.5 + 0.5 * (random or math.random)()) -- jitter: spread the herd
-  end
+  local wait = res.retry_after or retry.backoff(policy, attempt, random) -- the server knows best; 0 means now
   if wait > left then return nil end
   return wait
 end

@@ -81,7 +81,7 @@ local function socket_failure(res, err, stage)
     return failed(res, "network", "CURLE_RECV_ERROR", "receive failed: " .. err)
   end
   if err == "closed" then
-    return failed(res, "network", "CURLE_PARTIAL_FILE", "connection closed before the whole body arrived")
+    return failed(res, "network", "CURLE_PARTIAL_FILE", "connection closed before the whole response arrived")
   end
   return failed(res, "network", "CURLE_RECV_ERROR", "receive failed: " .. err)
 end
