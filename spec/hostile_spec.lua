@@ -48,6 +48,8 @@ local TOKENS = {
   odd = "Od-_.~+/=" .. made_token("", 12, ALNUM, 13) .. "-_.~+/=" .. made_token("", 10, ALNUM, 29) .. "==",
 }
 local TOKEN_NAMES = { "short", "long", "odd" }
+-- The token a call passes itself (opts.access_token), over the client's.
+local PER_CALL_TOKEN = "Pc/+" .. made_token("", 30, ALNUM .. "-_.~", 37) .. "=="
 local CLIENT_ID = "hostile-client-Ye4"
 local CLIENT_SECRET = "Sx-_.~+/=" .. made_token("", 20, ALNUM, 23) .. "/=="
 local BASIC = mime.b64(CLIENT_ID .. ":" .. CLIENT_SECRET)
@@ -72,9 +74,15 @@ local CALLS = {
   set_idle_timeout = { call = "set_idle_timeout", args = { PUT_VALUE }, want = "put" },
   revoke_many = { call = "revoke_many", args = { IDS, { concurrency = 2 } }, want = "bulk", bodyless = true, rounds = 2 },
   ["login+me"] = { call = "me", login = true, want = "info", rounds = 2 },
+  -- With a token of the call's own: it must be scrubbed as the client's is.
+  ["me+token"] = { call = "me", args = { { access_token = PER_CALL_TOKEN } }, want = "info", per_call = true },
+  ["revoke_many+token"] = { call = "revoke_many", args = { IDS, { concurrency = 2, access_token = PER_CALL_TOKEN } },
+    want = "bulk", bodyless = true, rounds = 2, per_call = true },
 }
 local ALL = { "me", "verify", "revoke_me", "revoke", "idle_timeout", "set_idle_timeout", "revoke_many", "login+me" }
 local SLOW_CALLS = { "me", "verify", "set_idle_timeout", "revoke_many", "login+me" }
+local ECHO_CALLS = { "me+token", "revoke_many+token" }
+for _, c in ipairs(ALL) do ECHO_CALLS[#ECHO_CALLS + 1] = c end
 
 ---------------------------------------------------------------- expectations
 
@@ -116,8 +124,8 @@ local MODES = {
   -- 429 always, asking for more than the retry budget: returned at once.
   retry_after_far_date = { result = "http429", retry_after = { 3500, 3600 }, bound = FAST },
   retry_after_huge = { result = "http429", retry_after = { 3600, math.huge }, bound = FAST },
-  echo = { result = "http400", echo = true },
-  echo_ok = { result = "ok", echo = true },
+  echo = { result = "http400", echo = true, calls = ECHO_CALLS },
+  echo_ok = { result = "ok", echo = true, calls = ECHO_CALLS },
   stall_headers = { result = "timeout", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
   -- A cosocket restarts a read's timeout with every byte that arrives, so
   -- on cosockets a header line sent a byte every 50 ms ends as that line
@@ -233,6 +241,9 @@ end
 -- The secrets of a case: the fixed token, or the client secret, its Basic
 -- encoding and every token the server issued under the nonce.
 local function secrets_of(case, record)
+  if case.call.per_call then
+    return { { "access token " .. case.token_name, case.token }, { "per-call token", PER_CALL_TOKEN } }
+  end
   if not case.call.login then return { { "access token " .. case.token_name, case.token } } end
   local list = { { "client secret", CLIENT_SECRET }, { "Basic credentials", BASIC } }
   for i, t in ipairs(record.tokens or {}) do list[#list + 1] = { "obtained token " .. i, t } end

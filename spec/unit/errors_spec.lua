@@ -29,6 +29,19 @@ describe("errors", function()
     assert.not_matches("tok%-abc", tostring(e))
   end)
 
+  it("replaces whole secrets only: a short one inside a word is left alone, a long one goes anywhere", function()
+    -- A 1-byte test token must not mangle "than" (it gave "more [REDACTED]han 64").
+    assert.equal("more than 64 (token [REDACTED])", errors.redact("more than 64 (token t)", { "t" }))
+    assert.equal("x.[REDACTED] and [REDACTED]", errors.redact("x.tok-admin and tok-admin", { "tok-admin" }))
+    assert.equal("tok-adminx", errors.redact("tok-adminx", { "tok-admin" })) -- glued: another word
+    local long = "AbCdEfGh0123456789"
+    assert.equal("x[REDACTED]y", errors.redact("x" .. long .. "y", { long }))
+    -- Secrets inside one another, the longer first; the JSON-escaped form too.
+    assert.equal("[REDACTED] [REDACTED]", errors.redact("abc/def-ghi-jkl-mno abc\\/def-ghi-jkl-mno",
+      { "abc/def", "abc/def-ghi-jkl-mno" }))
+    assert.equal("no secret here", errors.redact("no secret here", { "tok-admin", "" }))
+  end)
+
   describe("from_response", function()
     it("reads the platform ErrorBody", function()
       local e = errors.from_response({ status = 404, correlation_id = "hdr", body =
