@@ -211,7 +211,7 @@ local CASES = {
       return { ids, { deadline = 0.3, concurrency = 2 } }
     end, call = "revoke_many", check = function(o)
       local r = o.value
-      assert.is_true(r.elapsed >= 0.3 and r.elapsed < 1, "took " .. r.elapsed)
+      assert.is_true(r.elapsed >= 0.29 and r.elapsed < 1, "took " .. r.elapsed) -- nginx clocks count ms
       assert.equal("the run's deadline passed", r.stopped)
       local kinds = {}
       for _, x in ipairs(r) do kinds[x.err.kind] = (kinds[x.err.kind] or 0) + 1 end

@@ -83,6 +83,8 @@ int main(int argc, char **argv) {
       lua_close(L);
       return 1;
     }
+    /* As lua(1) does: a C function may only count on LUA_MINSTACK slots. */
+    luaL_checkstack(L, argc - script + 3, "too many arguments to the script");
     for (n = script + 1; n < argc; n++)
       lua_pushstring(L, argv[n]);
     status = run(L, argc - script - 1);
