@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "gt_ascii.h"
+
 /* Large enough for any real count or delay, far from overflow. */
 #define GT_COUNT_CAP 1000000000000LL
 
@@ -33,21 +35,6 @@ long long gt_parse_count(const char *s, size_t len) {
   if (!digits || i != len)
     return -1;
   return v > GT_COUNT_CAP ? GT_COUNT_CAP : v;
-}
-
-/* Header names are ASCII and case-insensitive; `want` is lower case. */
-static int name_is(const char *name, size_t len, const char *want) {
-  size_t i;
-  if (len != strlen(want))
-    return 0;
-  for (i = 0; i < len; i++) {
-    char c = name[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
-    if (c != want[i])
-      return 0;
-  }
-  return 1;
 }
 
 /* Copies a header value into a fixed field, keeping visible ASCII (and
@@ -95,28 +82,28 @@ gt_field gt_meta_feed(gt_meta *m, const char *line, size_t len) {
   while (value_len > 0 && is_blank(value[value_len - 1]))
     value_len--;
 
-  if (name_is(line, name_len, "inin-correlation-id")) {
+  if (gt_ascii_is(line, name_len, "inin-correlation-id")) {
     copy_visible(m->correlation_id, sizeof m->correlation_id, value, value_len);
     return GT_FIELD_CORRELATION_ID;
   }
-  if (name_is(line, name_len, "retry-after")) {
+  if (gt_ascii_is(line, name_len, "retry-after")) {
     copy_visible(m->retry_after_raw, sizeof m->retry_after_raw, value, value_len);
     m->retry_after = gt_parse_count(value, value_len);
     return GT_FIELD_RETRY_AFTER;
   }
-  if (name_is(line, name_len, "content-length")) {
+  if (gt_ascii_is(line, name_len, "content-length")) {
     m->content_length = gt_parse_count(value, value_len);
     return GT_FIELD_CONTENT_LENGTH;
   }
-  if (name_is(line, name_len, "inin-ratelimit-count")) {
+  if (gt_ascii_is(line, name_len, "inin-ratelimit-count")) {
     m->ratelimit_count = gt_parse_count(value, value_len);
     return GT_FIELD_RATELIMIT_COUNT;
   }
-  if (name_is(line, name_len, "inin-ratelimit-allowed")) {
+  if (gt_ascii_is(line, name_len, "inin-ratelimit-allowed")) {
     m->ratelimit_allowed = gt_parse_count(value, value_len);
     return GT_FIELD_RATELIMIT_ALLOWED;
   }
-  if (name_is(line, name_len, "inin-ratelimit-reset")) {
+  if (gt_ascii_is(line, name_len, "inin-ratelimit-reset")) {
     m->ratelimit_reset = gt_parse_count(value, value_len);
     return GT_FIELD_RATELIMIT_RESET;
   }

@@ -2,19 +2,7 @@
 
 #include <string.h>
 
-static int same_ascii_nocase(const char *s, size_t len, const char *word) {
-  size_t i;
-  if (len != strlen(word))
-    return 0;
-  for (i = 0; i < len; i++) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
-    if (c != word[i])
-      return 0;
-  }
-  return 1;
-}
+#include "gt_ascii.h"
 
 const char *gt_user_id_problem(const char *id, size_t len) {
   size_t i;
@@ -27,7 +15,7 @@ const char *gt_user_id_problem(const char *id, size_t len) {
     if (c < 0x20 || c == 0x7f)
       return "user id contains a control character";
   }
-  if (same_ascii_nocase(id, len, "me") || same_ascii_nocase(id, len, "timeout"))
+  if (gt_ascii_is(id, len, "me") || gt_ascii_is(id, len, "timeout"))
     return "user id names another route of the Tokens API";
   if ((len == 1 && id[0] == '.') || (len == 2 && id[0] == '.' && id[1] == '.'))
     return "user id is a relative path segment";
