@@ -301,6 +301,26 @@ describe("hostile server", function()
       assert.equal(fixed.token_info, rest)
     end)
 
+    it("endless_line: a header line that goes on as long as it is read, without a line end", function()
+      local c = assert(socket.tcp())
+      c:settimeout(2)
+      assert(c:connect("127.0.0.1", srv.port))
+      assert(c:send("GET " .. url("endless_line", nonce(), ME) .. " HTTP/1.1\r\nHost: x\r\nAuthorization: "
+        .. BEARER .. "\r\n\r\n"))
+      local got = assert(c:receive(4 * 1024 * 1024)) -- 4 MiB of it, then hang up
+      c:close()
+      local prefix = "HTTP/1.1 200 OK\r\nX-Endless: "
+      assert.equal(prefix, got:sub(1, #prefix))
+      assert.is_nil(got:find("[^a]", #prefix + 1))
+    end)
+
+    it("slow_line: a header line a byte at a time, 100 ms apart", function()
+      local r = exchange("GET", url("slow_line", nonce(), ME), { limit = 1.2, quiet = 0.5 })
+      assert.equal(("HTTP/1.1 200 OK\r\nX-Slow: "):sub(1, #r.raw), r.raw)
+      assert.is_true(#r.reads >= 4, #r.reads .. " reads")
+      assert.is_false(r.closed)
+    end)
+
     it("many_headers: 10,000 header lines, then the answer's own", function()
       local r = exchange("GET", url("many_headers", nonce(), ME))
       local _, lines, rest = split(r.raw)
@@ -537,7 +557,8 @@ describe("hostile server", function()
 
   it("lists no mode this spec leaves out", function()
     local covered = {}
-    for _, m in ipairs { "plain", "bytes", "random", "chunked", "interim", "huge_header", "many_headers", "ratelimit_zero",
+    for _, m in ipairs { "plain", "bytes", "random", "chunked", "interim", "huge_header", "endless_line", "slow_line",
+      "many_headers", "ratelimit_zero",
       "ratelimit_negative", "ratelimit_huge", "ratelimit_garbage", "retry_after_seconds", "retry_after_date",
       "retry_after_past_date", "retry_after_far_date", "retry_after_negative", "retry_after_huge",
       "retry_after_garbage", "retry_after_ratelimit", "echo", "echo_ok", "stall_headers", "stall_body",

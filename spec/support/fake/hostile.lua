@@ -38,6 +38,11 @@
 --   interim             100 Continue and 103 Early Hints (Link) first, all
 --                       split across writes
 --   huge_header         one header line of 1 MiB (then the answer)
+--   endless_line        a header line that never ends: 64 KiB writes of "a"
+--                       as fast as the client reads, until it hangs up (256
+--                       MiB or 10 s at most)
+--   slow_line           a header line that never ends, a byte every 100 ms
+--                       (10 s at most)
 --   many_headers        10,000 header lines before the answer's own
 --   ratelimit_zero      inin-ratelimit-count/allowed/reset: 0 / 0 / 0
 --   ratelimit_negative  -1 / -300 / -60
@@ -454,6 +459,21 @@ function WRITERS.huge_header(sock, res)
   local lines, body = head_lines(res, "length")
   table.insert(lines, 2, "X-Hostile-Padding: " .. string.rep("a", 1024 * 1024))
   send_pieces(sock, cut(head_text(lines) .. body, 64 * 1024))
+end
+
+function WRITERS.endless_line(sock)
+  local piece = string.rep("a", 64 * 1024)
+  if not sock:send("HTTP/1.1 200 OK\r\nX-Endless: ") then return end
+  local stop = ngx.now() + MAX_WAIT
+  for _ = 1, 4096 do -- 256 MiB
+    if not sock:send(piece) then return end -- the client gave up
+    ngx.update_time()
+    if ngx.now() >= stop then return end
+  end
+end
+
+function WRITERS.slow_line(sock)
+  trickle(sock, "HTTP/1.1 200 OK\r\nX-Slow: " .. string.rep("a", 200), 0.1)
 end
 
 function WRITERS.many_headers(sock, res)

@@ -100,6 +100,10 @@ local function read_failure(res, err, stage, max_body)
   if err == "bad length" then
     return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "invalid Content-Length in the response")
   end
+  if err == "not http" then return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "not an HTTP response") end
+  if err == "only interim" then
+    return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "no final response after interim ones")
+  end
   return socket_failure(res, err, stage)
 end
 
@@ -127,41 +131,37 @@ local function take_header(res, meta, line)
   end
 end
 
--- Reading a response under one deadline for the whole attempt, on the
--- cosocket's own buffered reads, each waiting at most the time left: lines
--- with receive("*l"), body bytes with receiveany. A cosocket's read timeout
--- restarts whenever bytes arrive, so receive(n) would let a body that
--- trickles a byte at a time outlast any deadline; receiveany returns with
--- what has come, and the deadline is checked before the next read.
-local function time_left(sock, deadline)
-  local left = deadline - now()
-  if left <= 0 then return false end
-  sock:settimeout(math.max(1, math.ceil(left * 1000)))
-  return true
-end
+-- Reading a response, on the cosocket's own buffered reads: lines with a
+-- receiveuntil("\n") iterator asked for no more than a line may hold (the
+-- header block's bytes left), sized bodies and chunks with receive(n), a
+-- body without a length with receiveany up to max_body.
 
-local function read_line(sock, deadline)
-  if not time_left(sock, deadline) then return nil, "timeout" end
-  return sock:receive("*l")
-end
-
--- Exactly n bytes, appended to parts.
-local function read_bytes(sock, deadline, n, parts)
-  while n > 0 do
-    if not time_left(sock, deadline) then return nil, "timeout" end
-    local data, err = sock:receiveany(math.min(n, 65536))
-    if not data then return nil, err end
-    parts[#parts + 1] = data
-    n = n - #data
+-- The next line without its line end, of at most `max` bytes (nil and
+-- "too long" past that).
+local function read_line(lines, max)
+  local first, more, have = nil, nil, 0
+  while true do
+    local data, err = lines(max - have + 1)
+    if err then return nil, err end
+    if not data then break end -- the line end
+    have = have + #data
+    if have > max then return nil, "too long" end
+    if not first then
+      first = data
+    elseif data ~= "" then
+      more = more or { first }
+      more[#more + 1] = data
+    end
   end
-  return true
+  local line = more and table.concat(more) or first or ""
+  if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+  return line
 end
 
--- Everything until the server closes, at most max bytes.
-local function read_to_close(sock, deadline, max, parts)
+-- Everything until the server closes, at most max bytes, into parts.
+local function read_to_close(sock, max, parts)
   local have = 0
   while true do
-    if not time_left(sock, deadline) then return nil, "timeout" end
     local data, err = sock:receiveany(65536)
     if not data then
       if err == "closed" then return true end
@@ -173,16 +173,19 @@ local function read_to_close(sock, deadline, max, parts)
   end
 end
 
--- A chunked body: chunk sizes (extensions allowed), data, trailers.
-local function read_chunked(sock, deadline, max_body, parts, header_line)
+local CHUNK_LINE_MAX = 4096 -- a chunk size and its extensions
+
+-- A chunked body into parts: chunk sizes (extensions allowed), data,
+-- trailers (read by header_line, with the header block's bytes).
+local function read_chunked(sock, lines, max_body, parts, header_line)
   local total = 0
   for _ = 1, max_body + 1 do -- bounded: each chunk but the last has a byte at least
-    local line, err = read_line(sock, deadline)
-    if not line then return nil, err end
+    local line, err = read_line(lines, CHUNK_LINE_MAX)
+    if not line then return nil, err == "too long" and "bad chunk" or err end
     local size = tonumber(line:match("^%s*(%x+)%s*$") or line:match("^%s*(%x+)%s*;"), 16)
     if not size then return nil, "bad chunk" end
     if size == 0 then
-      repeat -- trailers, up to the blank line, counted with the headers
+      repeat
         line, err = header_line()
         if not line then return nil, err end
       until line == ""
@@ -190,11 +193,12 @@ local function read_chunked(sock, deadline, max_body, parts, header_line)
     end
     total = total + size
     if total > max_body then return nil, "too_large" end
-    local ok
-    ok, err = read_bytes(sock, deadline, size, parts)
-    if not ok then return nil, err end
-    line, err = read_line(sock, deadline)
-    if not line then return nil, err end
+    local data
+    data, err = sock:receive(size)
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    line, err = read_line(lines, 1)
+    if not line then return nil, err == "too long" and "bad chunk" or err end
     if line ~= "" then return nil, "bad chunk" end
   end
   return nil, "bad chunk"
@@ -202,11 +206,87 @@ end
 
 local MAX_INTERIM = 10 -- 1xx responses skipped before the final one
 
+-- Reads the response to a request into res: true and the framing (meta),
+-- or nil, the reason and the stage it failed at.
+local function read_response(sock, res, method, max_body)
+  local lines = sock:receiveuntil("\n")
+  -- The header block, interim responses and trailers included, is bounded
+  -- in bytes as the core bounds libcurl's.
+  local header_left = core.header_block_max
+  local function header_line()
+    local line, e = read_line(lines, header_left)
+    if not line then return nil, e == "too long" and "headers too large" or e end
+    header_left = header_left - #line - 2
+    return line
+  end
+
+  local meta, version, status
+  for interim = 0, MAX_INTERIM do
+    local line, err = header_line()
+    if not line then return nil, err, interim == 0 and "status" or "headers" end
+    version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then return nil, "not http", "status" end
+    -- A new response: what an interim one said does not count.
+    res.correlation_id, res.retry_after, res.retry_after_raw = nil, nil, nil
+    res.ratelimit_count, res.ratelimit_allowed, res.ratelimit_reset = nil, nil, nil
+    meta = { close = version == "1.0" }
+    repeat
+      line, err = header_line()
+      if not line then return nil, err, "headers" end
+      if line ~= "" then take_header(res, meta, line) end
+    until line == ""
+    if status:sub(1, 1) ~= "1" then break end
+  end
+  if status:sub(1, 1) == "1" then return nil, "only interim", "status" end
+  res.status = tonumber(status)
+
+  local parts, ok, err = {}, true, nil
+  if method ~= "HEAD" and res.status ~= 204 and res.status ~= 304 then
+    if meta.chunked then
+      ok, err = read_chunked(sock, lines, max_body, parts, header_line)
+    elseif meta.bad_length then
+      ok, err = nil, "bad length"
+    elseif meta.content_length then
+      if meta.content_length > max_body then
+        ok, err = nil, "too_large" -- refused from the headers, before any body
+      elseif meta.content_length > 0 then
+        parts[1], err = sock:receive(meta.content_length)
+        ok = parts[1] ~= nil
+      end
+    else
+      meta.close = true
+      ok, err = read_to_close(sock, max_body, parts)
+    end
+  end
+  if not ok then return nil, err, "body" end
+  res.body = table.concat(parts)
+  return true, meta
+end
+
+-- read_response under the attempt's deadline. A cosocket's read timeout
+-- restarts whenever bytes arrive, so a response sent a byte at a time
+-- would outlast any timeout of its reads: the reading runs in a light
+-- thread of its own, killed at the deadline (which closes its socket).
+local function read_before(deadline, sock, res, method, max_body)
+  local semaphore = require "ngx.semaphore"
+  local done, out = semaphore.new(), nil
+  local reader = ngx.thread.spawn(function()
+    out = { pcall(read_response, sock, res, method, max_body) }
+    done:post()
+  end)
+  if not done:wait(math.max(0.001, deadline - now())) and not out then
+    ngx.thread.kill(reader)
+    return nil, "timeout", "response"
+  end
+  ngx.thread.wait(reader)
+  if not out[1] then error(out[2], 0) end -- a bug, not the network
+  return out[2], out[3], out[4]
+end
+
 -- Sends one request and reads its response on a (possibly pooled)
 -- connection. `stale` is true when a reused connection turned out closed
 -- before any reply byte: the caller then tries once on a fresh one.
 local function exchange(self, target, method, path, authorization, body, content_type, res)
-  local _
   local deadline = now() + self.timeout
   local sock = ngx.socket.tcp()
   local timeout_ms = math.max(1, math.floor(self.timeout * 1000))
@@ -236,74 +316,13 @@ local function exchange(self, target, method, path, authorization, body, content
     return socket_failure(res, err, "send")
   end
 
-  -- The header block, interim responses included, is bounded in bytes as
-  -- the core bounds libcurl's.
-  local header_left = core.header_block_max
-  local function header_line()
-    local line, e = read_line(sock, deadline)
-    if not line then return nil, e end
-    header_left = header_left - #line - 2
-    if header_left < 0 then return nil, "headers too large" end
-    return line
-  end
-
-  local meta, version, status
-  for interim = 0, MAX_INTERIM do
-    local line
-    line, err = header_line()
-    if not line then
-      sock:close()
-      if reused and interim == 0 and err == "closed" then return nil, true end
-      return read_failure(res, err, interim == 0 and "status" or "headers", self.max_body)
-    end
-    version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
-    if not status then
-      sock:close()
-      return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "not an HTTP response")
-    end
-    -- A new response: what an interim one said does not count.
-    res.correlation_id, res.retry_after, res.retry_after_raw = nil, nil, nil
-    res.ratelimit_count, res.ratelimit_allowed, res.ratelimit_reset = nil, nil, nil
-    meta = { close = version == "1.0" }
-    repeat
-      line, err = header_line()
-      if not line then
-        sock:close()
-        return read_failure(res, err, "headers", self.max_body)
-      end
-      if line ~= "" then take_header(res, meta, line) end
-    until line == ""
-    if status:sub(1, 1) ~= "1" then break end
-  end
-  if status:sub(1, 1) == "1" then
+  local meta, stage
+  ok, meta, stage = read_before(deadline, sock, res, method, self.max_body)
+  if not ok then
     sock:close()
-    return failed(res, "network", "CURLE_WEIRD_SERVER_REPLY", "no final response after interim ones")
+    if reused and stage == "status" and meta == "closed" then return nil, true end
+    return read_failure(res, meta, stage, self.max_body)
   end
-  res.status = tonumber(status)
-
-  local parts = {}
-  err = nil
-  if method ~= "HEAD" and res.status ~= 204 and res.status ~= 304 then
-    if meta.chunked then
-      _, err = read_chunked(sock, deadline, self.max_body, parts, header_line)
-    elseif meta.bad_length then
-      err = "bad length"
-    elseif meta.content_length then
-      if meta.content_length > self.max_body then
-        err = "too_large" -- refused from the headers, before any body
-      else
-        _, err = read_bytes(sock, deadline, meta.content_length, parts)
-      end
-    else
-      meta.close = true
-      _, err = read_to_close(sock, deadline, self.max_body, parts)
-    end
-  end
-  if err then
-    sock:close()
-    return read_failure(res, err, "body", self.max_body)
-  end
-  res.body = table.concat(parts)
   -- setkeepalive refuses a connection with bytes past the body (a confused
   -- server): that one is closed.
   if meta.close or not sock:setkeepalive(KEEPALIVE_MS, POOL_SIZE) then sock:close() end
