@@ -180,6 +180,43 @@ describe("revoke_many", function()
     assert.equal(1, results.succeeded)
   end)
 
+  it("renews a client-credentials token that expires during the run; requests refused with the old one go "
+    .. "again with the new", function()
+    fake.add_oauth_client { client_id = "short-id", client_secret = "short-secret-0123456789", expires_in = 2 }
+    local ids = fake.add_users { count = 24, prefix = "exp-" }
+    fake.configure { latency = 0.5 }
+    local c = tokens.new { base_url = srv.http_url, client_id = "short-id", client_secret = "short-secret-0123456789" }
+    local results = assert(c:revoke_many(ids, { concurrency = 4 })) -- 6 rounds of 0.5 s: 3 s
+    local failures = {}
+    for _, r in ipairs(results) do if not r.ok then failures[#failures + 1] = r.id .. ": " .. tostring(r.err) end end
+    assert.equal(24, results.succeeded, table.concat(failures, "\n"))
+    for _, id in ipairs(ids) do assert.equal(1, fake.revocations()[id], id) end
+    local logins = 0
+    for _, e in ipairs(fake.log()) do if e.path == "/oauth/token" then logins = logins + 1 end end
+    assert.is_true(logins >= 2, "logins: " .. logins)
+  end)
+
+  it("with retry = false, a 429 ends its id at once: one request, counted in attempts", function()
+    local ids = fake.add_users { count = 2, prefix = "nr-" }
+    fake.fault { kind = "status", status = 429, times = 20, path = "/api/v2/tokens/" .. ids[1] } -- no Retry-After
+    local results = assert(client({ retry = false }):revoke_many(ids))
+    assert.is_false(results[1].ok)
+    assert.equal(429, results[1].err.status)
+    assert.equal(1, results[1].attempts)
+    assert.is_true(results[2].ok)
+    local sent = 0
+    for _, e in ipairs(fake.log()) do if e.path == "/api/v2/tokens/" .. ids[1] then sent = sent + 1 end end
+    assert.equal(1, sent)
+  end)
+
+  it("counts every request an id took in its attempts, the 429s it waited out included", function()
+    local ids = fake.add_users { count = 1, prefix = "at-" }
+    fake.fault { kind = "429", retry_after = 0, times = 2, path = "/api/v2/tokens/" .. ids[1] }
+    local results = assert(client():revoke_many(ids))
+    assert.is_true(results[1].ok)
+    assert.equal(3, results[1].attempts)
+  end)
+
   it("returns nil, err when there is no credential at all, before any request", function()
     local results, err = tokens.new({ base_url = srv.http_url }):revoke_many { "x-1" }
     assert.is_nil(results)

@@ -76,10 +76,34 @@ describe("genesys-tokens", function()
         ["timeout set --seconds x"] = "needs %-%-seconds N", ["timeout set --seconds 600 --enable --disable"] = "together",
         ["revoke u --concurrency 0"] = "concurrency must be", ["me extra"] = "me takes no arguments",
         ["--region mars me"] = "unknown region 'mars'", ["revoke --file /nonexistent/ids"] = "cannot read",
+        ["revoke me"] = "not revoked: me: .*another route", ["revoke .."] = "relative path segment",
       } do
         local _, err, code = run(args)
         assert.equal(2, code, args)
         assert.matches(pattern, err, nil, args)
+      end
+    end)
+  end)
+
+  describe("Ctrl-C", function()
+    -- Sends SIGINT once the command waits; returns its exit code, stderr
+    -- and the milliseconds from the signal to the exit.
+    local function interrupted(args)
+      local ms, errf = dir .. "/sig.ms", dir .. "/sig.err"
+      local _, code = nginx.execute("(" .. command(args) .. " >/dev/null 2>" .. q(errf) .. " </dev/null & pid=$!;"
+        .. " sleep 0.5; t0=$(date +%s%N); kill -INT $pid; wait $pid; rc=$?;"
+        .. " echo $(( ($(date +%s%N) - t0) / 1000000 )) >" .. q(ms) .. "; exit $rc)")
+      return code, nginx.read_file(errf), tonumber(nginx.read_file(ms))
+    end
+
+    it("during a single call (me, verify, timeout get) exits 130 at once, without a traceback", function()
+      for _, args in ipairs { "me", "verify", "timeout get" } do
+        fake.fault { kind = "delay", seconds = 20 }
+        local code, err, ms = interrupted(args)
+        assert.equal(130, code, args .. ": " .. err)
+        assert.equal("\ngenesys-tokens: interrupted\n", err)
+        assert.is_true(ms < 500, args .. ": exited " .. ms .. " ms after SIGINT")
+        fake.reset()
       end
     end)
   end)

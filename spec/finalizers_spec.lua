@@ -60,6 +60,12 @@ describe("finalizers during a call", function()
     assert.matches("client is busy", out)
   end)
 
+  it("a __gc that closes the client while it makes a bulk run: 'closed client', never a bulk run of a freed "
+    .. "client", function()
+    local inside, _, out = child("bulk")
+    assert.is_true(inside > 0, out)
+  end)
+
   it("a __gc that closes a bulk run while poll() reads what finished: the results are whole, the close "
     .. "waits for poll", function()
     local ids = fake.add_users { count = 400, prefix = "gcpoll-" }
@@ -103,6 +109,20 @@ describe("finalizers during a call", function()
     end
     collectgarbage("setpause", pause)
     collectgarbage("setstepmul", stepmul)
+  end)
+end)
+
+describe("a client made in a coroutine that is gone", function()
+  it("still works: its calls read no state of that coroutine (Lua 5.1 and LuaJIT watched it for Ctrl-C)", function()
+    local core = require "genesys.tokens.core"
+    local c
+    local co = coroutine.create(function() c = core.new { base_url = "http://127.0.0.1:1", timeout_ms = 200 } end)
+    assert(coroutine.resume(co))
+    co = nil -- luacheck: ignore (dropped on purpose)
+    collectgarbage()
+    collectgarbage()
+    for _ = 1, 3 do assert.equal("network", c:me("tok").kind) end
+    c:close()
   end)
 end)
 

@@ -37,10 +37,12 @@ long long gt_parse_count(const char *s, size_t len) {
   return v > GT_COUNT_CAP ? GT_COUNT_CAP : v;
 }
 
-/* Copies a header value into a fixed field, keeping visible ASCII (and
- * single spaces inside) so that nothing a server sends can forge a line in
- * a log or an error. A value that does not fit is dropped, not cut: a cut
- * echo of a credential would be a piece of it that no scrubbing finds. */
+/* Copies a header value into a fixed field, keeping visible ASCII so that
+ * nothing a server sends can forge a line in a log or an error: any other
+ * byte becomes a space (one for a run, none at the ends), so that what it
+ * separated stays apart for the scrubbing of secrets. A value that does
+ * not fit is dropped, not cut: a cut echo of a credential would be a piece
+ * of it that no scrubbing finds. */
 static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
   size_t i, n = 0, kept = 0; /* kept: n without the trailing spaces */
   for (i = 0; i < len; i++) {
@@ -52,7 +54,7 @@ static void copy_visible(char *dst, size_t size, const char *v, size_t len) {
       }
       dst[n++] = (char)c;
       kept = n;
-    } else if (c == ' ' && n > 0 && n + 1 < size) {
+    } else if (n > 0 && dst[n - 1] != ' ' && n + 1 < size) {
       dst[n++] = ' ';
     }
   }

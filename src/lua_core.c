@@ -34,7 +34,7 @@ typedef struct client_box {
   gt_client *client; /* NULL once closed */
   int in_call;
   int close_pending;
-  lua_State *main;   /* the thread the interpreter's Ctrl-C hook goes to */
+  lua_State *main;   /* during a call: the thread the interpreter's Ctrl-C hook goes to */
   lua_Hook hook;     /* that thread's hook when the call began */
 } client_box;
 
@@ -47,16 +47,27 @@ static int was_interrupted(void *ud) {
   return lua_gethook(box->main) != box->hook;
 }
 
+#if LUA_VERSION_NUM < 502
+/* Its address keys the main thread in the registry (Lua 5.1, LuaJIT). */
+static const char MAIN_THREAD_KEY = 0;
+#endif
+
+/* The main thread: where lua.c sets its hook. Lua 5.2+ keep it in the
+ * registry; on 5.1 and LuaJIT it is the thread that first required this
+ * module, if that was the main one (kept in the registry by luaopen, so it
+ * outlives every call), else the calling thread (LuaJIT's hooks are global
+ * anyway). Pushes nothing. */
 static lua_State *main_thread(lua_State *L) {
-#if LUA_VERSION_NUM >= 502
   lua_State *main;
+#if LUA_VERSION_NUM >= 502
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+#else
+  lua_pushlightuserdata(L, (void *)&MAIN_THREAD_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+#endif
   main = lua_tothread(L, -1);
   lua_pop(L, 1);
-  return main;
-#else
-  return L; /* LuaJIT's hooks are global; Lua 5.1's are per coroutine */
-#endif
+  return main ? main : L;
 }
 
 static client_box *check_box(lua_State *L) {
@@ -71,6 +82,7 @@ static gt_client *begin_call(lua_State *L, client_box **out) {
   if (box->in_call)
     luaL_error(L, "genesys.tokens client is busy: called from a finalizer or hook during one of its calls");
   box->in_call = 1;
+  box->main = main_thread(L);
   box->hook = lua_gethook(box->main);
   *out = box;
   return box->client;
@@ -191,7 +203,6 @@ static int core_new(lua_State *L) {
   memset(box, 0, sizeof *box);
   luaL_getmetatable(L, CLIENT_MT);
   lua_setmetatable(L, -2);
-  box->main = main_thread(L);
   o.interrupted = was_interrupted;
   o.interrupt_ud = box;
   box->client = gt_client_new(&o, err, sizeof err);
@@ -402,14 +413,16 @@ static int client_bulk(lua_State *L) {
   lua_Number n = luaL_checknumber(L, 2);
   bulk_box *box;
   char err[128];
-  if (cbox->client == NULL)
-    return luaL_error(L, "attempt to use a closed genesys.tokens client");
   if (!(n >= 1 && n <= GT_BULK_MAX_SLOTS) || n != (lua_Number)(int)n)
     return luaL_argerror(L, 2, "concurrency must be a whole number from 1 to 256");
   box = (bulk_box *)lua_newuserdata(L, sizeof *box);
   memset(box, 0, sizeof *box);
   luaL_getmetatable(L, BULK_MT);
   lua_setmetatable(L, -2);
+  /* Checked after the allocation, which may have run a finalizer that
+   * closed the client. */
+  if (cbox->client == NULL || cbox->close_pending)
+    return luaL_error(L, "attempt to use a closed genesys.tokens client");
   box->bulk = gt_bulk_new(cbox->client, (int)n, err, sizeof err);
   if (box->bulk == NULL) {
     lua_pushnil(L);
@@ -756,6 +769,13 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
 
   if (gt_global_init() != 0)
     return luaL_error(L, "libcurl initialisation failed");
+#if LUA_VERSION_NUM < 502
+  lua_pushlightuserdata(L, (void *)&MAIN_THREAD_KEY);
+  if (lua_pushthread(L)) /* 1: this is the main thread */
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 2);
+#endif
   lua_pushcfunction(L, run_push_job);
   pusher = lua_gettop(L);
 

@@ -52,16 +52,15 @@ static int lower_equal(const unsigned char *s, size_t len, const char *want) {
   return 1;
 }
 
-/* Model of the stored text: visible ASCII kept, any other byte dropped
- * except a space after something kept; no trailing space; a text that does
- * not fit is dropped whole. */
+/* Model of the stored text: visible ASCII kept, a run of other bytes one
+ * space between kept ones; a text that does not fit is dropped whole. */
 static void model_text(char *dst, size_t size, const unsigned char *v, size_t len) {
   static char all[1 << 16];
   size_t i, n = 0;
   for (i = 0; i < len && n < sizeof all; i++) {
     if (v[i] > 0x20 && v[i] < 0x7f)
       all[n++] = (char)v[i];
-    else if (v[i] == ' ' && n > 0)
+    else if (n > 0 && all[n - 1] != ' ')
       all[n++] = ' ';
   }
   while (n > 0 && all[n - 1] == ' ')

@@ -2,8 +2,9 @@
 -- that a collection at every allocation is cheap): calls with finalizers
 -- about that act only when they run inside the call under test.
 --   LUA finalizer_child.lua MODE BASE_URL [USER_ID...]
--- MODE: me (a __gc closes the core client during me()), poll (a __gc
--- closes a bulk run during poll()), raise (a __gc raises during poll()).
+-- MODE: me (a __gc closes the core client during me()), bulk (a __gc
+-- closes the client while it makes a bulk run), poll (a __gc closes a bulk
+-- run during poll()), raise (a __gc raises during poll()).
 -- Prints "inside N" and what the mode checked; exits 1 on a broken check.
 local mode, base_url = arg[1], arg[2]
 local unpack = table.unpack or unpack -- luacheck: ignore (5.1's global)
@@ -71,6 +72,21 @@ if mode == "me" then
     end
   end
   check(note and note:find("busy", 1, true), "a call from the finalizer was refused: " .. tostring(note))
+elseif mode == "bulk" then
+  while rounds() do
+    local before = inside
+    act_inside(function() c:close() end)
+    phase = "in"
+    local ok, b = pcall(c.bulk, c, 4)
+    phase = "out"
+    if ok then
+      check(inside == before, "a bulk run from a client closed while making it")
+      b:close()
+    else
+      check(tostring(b):find("closed", 1, true), tostring(b))
+      c = core.new { base_url = base_url, timeout_ms = 5000 }
+    end
+  end
 elseif mode == "poll" or mode == "raise" then
   local next_id, finished = 0, {}
   local b = c:bulk(4)

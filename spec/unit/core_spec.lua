@@ -109,3 +109,34 @@ describe("genesys.tokens.core clock", function()
     assert.error_matches(function() core.sleep("x") end, "number expected")
   end)
 end)
+
+describe("genesys.tokens.core.header", function()
+  it("reads a response header line as libcurl's are read: the fields kept, others nothing", function()
+    assert.same({ "correlation_id", "5f0c-1" }, { core.header("ININ-Correlation-Id:  5f0c-1 \r\n") })
+    assert.same({ "content_length", 12 }, { core.header("content-length: 12") })
+    assert.same({ "ratelimit_allowed", 300 }, { core.header("Inin-RateLimit-Allowed: 300") })
+    assert.same({ "ratelimit_reset", nil }, { core.header("inin-ratelimit-reset: -3") })
+    assert.same({ "retry_after", 7, "7" }, { core.header("Retry-After: 7") })
+    assert.same({ "retry_after", nil, "soon" }, { core.header("Retry-After: soon") })
+    assert.same({ "retry_after", 0, "Sun, 06 Nov 1994 08:49:37 GMT" },
+      { core.header("Retry-After: Sun, 06 Nov 1994 08:49:37 GMT") }) -- a date past: now
+    local later = core.header("Retry-After: " .. os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600))
+    assert.equal("retry_after", later)
+    assert.is_nil(core.header("X-Other: 1"))
+    assert.is_nil(core.header("HTTP/1.1 200 OK"))
+  end)
+
+  it("keeps apart what a control byte separated, and drops a value too long to keep whole", function()
+    -- A tab between "a" and a short token must not glue them for the scrubbing.
+    assert.same({ "correlation_id", "a tok-admin" }, { core.header("ININ-Correlation-Id: a\ttok-admin") })
+    assert.same({ "correlation_id", "a b" }, { core.header("ININ-Correlation-Id: a\1\2 \127b\255") })
+    assert.same({ "correlation_id", ("x"):rep(127) }, { core.header("ININ-Correlation-Id: " .. ("x"):rep(127)) })
+    assert.same({ "correlation_id", nil }, { core.header("ININ-Correlation-Id: " .. ("x"):rep(128)) })
+    -- A huge delay is capped; its text, too long to keep, is not kept.
+    assert.same({ "retry_after", 1000000000000, nil }, { core.header("Retry-After: " .. ("9"):rep(70)) })
+  end)
+
+  it("answers with the header block limit both transports use", function()
+    assert.equal(64 * 1024, core.header_block_max)
+  end)
+end)

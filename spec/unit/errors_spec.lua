@@ -42,6 +42,18 @@ describe("errors", function()
     assert.equal("no secret here", errors.redact("no secret here", { "tok-admin", "" }))
   end)
 
+  it("finds a short secret after a JSON escape, and a secret in each form JSON text gives it", function()
+    -- A logged body: the n of \n and the digits of \u000a are not a word the secret is part of.
+    assert.equal('{"m":"x\\n[REDACTED]"}', errors.redact('{"m":"x\\ntok-admin"}', { "tok-admin" }))
+    assert.equal('{"m":"x\\u000a[REDACTED]"}', errors.redact('{"m":"x\\u000atok-admin"}', { "tok-admin" }))
+    local odd = 'abcdefghij"klmnopq/rstu\\xyz'
+    for _, form in ipairs {
+      odd, 'abcdefghij\\"klmnopq/rstu\\\\xyz', 'abcdefghij\\"klmnopq\\/rstu\\\\xyz',
+    } do
+      assert.equal("<[REDACTED]>", errors.redact("<" .. form .. ">", { odd }), form)
+    end
+  end)
+
   describe("from_response", function()
     it("reads the platform ErrorBody", function()
       local e = errors.from_response({ status = 404, correlation_id = "hdr", body =

@@ -16,6 +16,9 @@ bulk.DEFAULT_CONCURRENCY = 8
 -- pauses for each, so this only ends a run against a server that never
 -- lets anything through.
 bulk.MAX_RATE_LIMITED = 10
+-- How often a run logs in again after a 401 to a token it obtained: a
+-- login host whose tokens the API refuses must not loop.
+bulk.MAX_LOGINS = 3
 
 ---------------------------------------------------------------- engines
 
@@ -149,6 +152,7 @@ function bulk.run(ctx, user_ids, opts, level)
     done = done + 1
     if opts.on_progress and not progress_error then
       local fine, message = pcall(opts.on_progress, done, total, id, ok, err)
+      if not fine and errors.interrupted(message) then error(message, 0) end -- Ctrl-C: the run stops now
       if not fine then progress_error = message end
     end
   end
@@ -173,8 +177,11 @@ function bulk.run(ctx, user_ids, opts, level)
   -- budget, the run by the deadline when one is given.
   local budget = ctx.retry and ctx.retry.budget or 0
   local deadline = opts.deadline and started_at + opts.deadline or math.huge
-  local attempts, waited, limited, not_before, started = {}, {}, {}, {}, {}
-  local in_flight = {} -- id -> true while its request runs
+  -- attempts: requests sent for an id (what its result reports); tries:
+  -- those the retry policy counts (not the 429s, not a 401 to a token the
+  -- run has since replaced).
+  local attempts, tries, waited, limited, not_before, started = {}, {}, {}, {}, {}, {}
+  local in_flight, sent_with = {}, {} -- id -> true while its request runs; the token it went with
   local head, retries = 1, {} -- queue position; ids waiting for a retry
   -- The rate-limit window as the responses' headers describe it: requests
   -- left, when it ends, how many a window allows, and the highest count
@@ -185,7 +192,7 @@ function bulk.run(ctx, user_ids, opts, level)
   -- first response.
   local paused_until, window_left, window_ends, window_allowed, window_count = 0, nil, 0, nil, 0
   local window_guessed = true
-  local renewed = false
+  local renewed, logins = {}, 0 -- token -> true once a 401 to it made the run log in again
 
   local function finish(id, ok, e)
     outcome[id] = { ok = ok, err = e }
@@ -222,6 +229,7 @@ function bulk.run(ctx, user_ids, opts, level)
   local function on_response(id, res, t)
     in_flight[id] = nil
     attempts[id] = (attempts[id] or 0) + 1
+    tries[id] = (tries[id] or 0) + 1
     ctx.log(res, attempts[id], t - started[id])
     local allowed, count, reset = window_of(res)
     if allowed then
@@ -237,27 +245,31 @@ function bulk.run(ctx, user_ids, opts, level)
     if status and status >= 200 and status <= 299 then return finish(id, true) end
     if status == 429 then
       limited[id] = (limited[id] or 0) + 1
-      attempts[id] = attempts[id] - 1 -- a pause, not a failed try
+      tries[id] = tries[id] - 1 -- a pause, not a failed try
       -- The whole batch waits, not just this id; an id that would wait
-      -- longer than its budget allows gives up (with retry_after set).
+      -- longer than its budget allows gives up (with retry_after set), and
+      -- without a retry policy at once.
       local resume = math.max(paused_until, t + (res.retry_after or retry.backoff(ctx.retry, limited[id])))
       local wait = resume - t
-      if limited[id] < bulk.MAX_RATE_LIMITED and (waited[id] or 0) + wait <= budget then
+      if ctx.retry and limited[id] < bulk.MAX_RATE_LIMITED and (waited[id] or 0) + wait <= budget then
         waited[id] = (waited[id] or 0) + wait
         paused_until = resume
         return later(id, resume)
       end
-    elseif status == 401 and not renewed and ctx.can_renew then
-      renewed = true -- one fresh login per run, not per id
-      local fresh, e = ctx.token(true)
-      if fresh then
+    elseif status == 401 and ctx.can_renew and (sent_with[id] ~= token
+        or not renewed[token] and logins < bulk.MAX_LOGINS) then
+      tries[id] = tries[id] - 1
+      -- Sent with a token the run has since replaced: again with the new
+      -- one. Else one fresh login per refused token, not per id.
+      if sent_with[id] == token then
+        renewed[token], logins = true, logins + 1
+        local fresh, e = ctx.token(true)
+        if not fresh then return finish(id, false, e) end
         token = fresh
-        attempts[id] = attempts[id] - 1
-        return later(id, t)
       end
-      return finish(id, false, e)
+      return later(id, t)
     else
-      local delay = retry.delay(ctx.retry, attempts[id], res, waited[id] or 0)
+      local delay = retry.delay(ctx.retry, tries[id], res, waited[id] or 0)
       if delay then
         waited[id] = (waited[id] or 0) + delay
         return later(id, t + delay)
@@ -285,12 +297,19 @@ function bulk.run(ctx, user_ids, opts, level)
       local id = next_id(t)
       if not id then break end
       started[id] = t
-      local failure = engine.start(first_index[id], token, id)
-      if failure then
-        failed(id, failure)
+      -- The token now: the source renews it shortly before it expires.
+      local current, e = ctx.token(false)
+      if current then
+        token = current
+        local failure = engine.start(first_index[id], token, id)
+        if failure then
+          failed(id, failure)
+        else
+          in_flight[id], sent_with[id] = true, token
+          if window_left then window_left = window_left - 1 end
+        end
       else
-        in_flight[id] = true
-        if window_left then window_left = window_left - 1 end
+        finish(id, false, e)
       end
     end
     if engine.in_flight() == 0 then

@@ -4,6 +4,7 @@
 -- 0 all done, 1 an API error, 2 a usage error, 3 a partial failure in bulk,
 -- 130 interrupted (Ctrl-C).
 local core = require "genesys.tokens.core"
+local errors = require "genesys.tokens.errors"
 local json = require "genesys.tokens.json"
 local options = require "genesys.tokens.options"
 local tokens = require "genesys.tokens"
@@ -382,7 +383,7 @@ local function cmd_revoke(c, o, words)
   local ran, results, err = pcall(c.revoke_many, c, ids, { concurrency = concurrency, on_progress = on_progress })
   if report then report:close() end
   if not ran then
-    if tostring(results):find("interrupted!", 1, true) then
+    if errors.interrupted(results) then
       io.stderr:write("\n")
       complain("interrupted: requests in flight were abandoned and reported as not revoked",
         report_path and ("; the report is in " .. report_path .. ": run again with --resume " .. report_path) or "")
@@ -404,7 +405,7 @@ local function cmd_revoke(c, o, words)
     report_path and (", see " .. report_path) or "")) end
   if #ids == 1 then
     if results[1].ok then say("revoked every token of user ", ids[1]) return OK end
-    return API_ERROR
+    return results[1].err.kind == "invalid" and USAGE or API_ERROR
   end
   say(("revoked %d of %d users in %.1f s%s"):format(results.succeeded, #ids - results.duplicates, results.elapsed,
     results.failed > 0 and (", " .. results.failed .. " failed") or ""))
@@ -439,9 +440,15 @@ function cli.main(argv)
   end
   local c, err = client_from(o)
   if not c then return usage_error(err) end
-  local code = run(c, o, words)
+  local ran, code = pcall(run, c, o, words)
   c:close()
-  return code
+  if ran then return code end
+  if errors.interrupted(code) then
+    io.stderr:write("\n")
+    complain("interrupted")
+    return INTERRUPTED
+  end
+  error(code, 0) -- a bug: the traceback is wanted
 end
 
 return cli

@@ -232,9 +232,11 @@ local function result_of(self, call, res, bearer, raw)
   return value
 end
 
--- The bearer token for a call, or nil and the error.
+-- The bearer token for a call, or nil and the error. The token's expiry
+-- is kept on the core's monotonic clock whatever the transport, so that a
+-- client used on both (allow_blocking) compares like with like.
 local function token_for(self, rq)
-  local token, err = self._source:token(rq.now, login, self, rq)
+  local token, err = self._source:token(core.now, login, self, rq)
   if err then return nil, err end
   if not token then return nil, errors.new { kind = "auth", message = NO_TOKEN } end
   return token

@@ -37,6 +37,13 @@ function errors.shown(value)
   return (cut:gsub("[%c\128-\255]", function(c) return ("\\%03d"):format(c:byte()) end))
 end
 
+--- True when `e`, an error caught by a pcall, is the interpreter's Ctrl-C
+-- ("interrupted!", raised by lua.c's hook in whatever Lua code runs): the
+-- library passes it on instead of swallowing it with a logger's error.
+function errors.interrupted(e)
+  return type(e) == "string" and e:sub(-12) == "interrupted!"
+end
+
 --- True when `value` is one of our error objects.
 function errors.is(value)
   return getmetatable(value) == Error
@@ -47,15 +54,24 @@ end
 -- accident and goes wherever it is.
 local ALWAYS = 16
 
-local function glued(text, i)
-  return i >= 1 and i <= #text and text:sub(i, i):find("%w") ~= nil
+-- Whether the byte before position i glues to what follows: a letter or a
+-- digit, but not the end of a JSON escape (\n, \u00e9) that a logged body
+-- shows where a control character or more stood.
+local function glued_before(text, i)
+  if i < 1 or not text:sub(i, i):find("%w") then return false end
+  if text:sub(i - 1, i - 1) == "\\" then return false end
+  return not text:sub(math.max(1, i - 5), i):find("^\\u%x%x%x%x$")
+end
+
+local function glued_after(text, j)
+  return j <= #text and text:sub(j, j):find("%w") ~= nil
 end
 
 local function replace(text, secret)
   local out, from = nil, 1
   local i, j = text:find(secret, 1, true)
   while i do
-    if #secret >= ALWAYS or not (glued(text, i - 1) or glued(text, j + 1)) then
+    if #secret >= ALWAYS or not (glued_before(text, i - 1) or glued_after(text, j + 1)) then
       out = out or {}
       out[#out + 1] = text:sub(from, i - 1)
       out[#out + 1] = "[REDACTED]"
@@ -72,23 +88,34 @@ end
 
 local function longest_first(a, b) return #a > #b end
 
+-- The forms a secret can take in JSON text: \ and " escaped, and "/" too
+-- (lua-cjson writes "\/").
+local function json_forms(secret)
+  local escaped = secret:gsub('[\\"]', "\\%0")
+  local slashed = escaped:gsub("/", "\\/")
+  return escaped ~= secret and escaped or nil, slashed ~= escaped and slashed or nil
+end
+
+local function add_if_in(text, form, present)
+  if form and text:find(form, 1, true) then
+    present = present or {}
+    present[#present + 1] = form
+  end
+  return present
+end
+
 -- Removes every secret in `secrets` (a list of strings) from `text`, also
--- as a JSON string spells it ("/" as "\/"): a log entry may show a body.
+-- as JSON text spells it: a log entry may show a body.
 local function redact(text, secrets)
   if type(text) ~= "string" or not secrets then return text end
   local present
   for _, secret in ipairs(secrets) do
     if #secret > 0 then
-      if text:find(secret, 1, true) then
-        present = present or {}
-        present[#present + 1] = secret
-      end
-      if secret:find("/", 1, true) then
-        local escaped = secret:gsub("/", "\\/")
-        if text:find(escaped, 1, true) then
-          present = present or {}
-          present[#present + 1] = escaped
-        end
+      present = add_if_in(text, secret, present)
+      if secret:find('[\\"/]') then
+        local escaped, slashed = json_forms(secret)
+        present = add_if_in(text, escaped, present)
+        present = add_if_in(text, slashed, present)
       end
     end
   end

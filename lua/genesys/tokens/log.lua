@@ -74,8 +74,10 @@ function log.attempt(logger, a)
     e.response_body = a.is_login and res.body and "[REDACTED]" or res.body
   end
   e = scrub(e, a.secrets)
-  -- A failing logger must not fail the call it reports on.
-  pcall(logger.sink, level, e)
+  -- A failing logger must not fail the call it reports on; Ctrl-C while it
+  -- runs still stops the call.
+  local ok, err = pcall(logger.sink, level, e)
+  if not ok and errors.interrupted(err) then error(err, 0) end
 end
 
 return log
