@@ -85,6 +85,19 @@ describe("SIGINT", function()
     assert.equal(finished, n, "a revocation nobody was told of")
   end)
 
+  it("while the client's logger runs (its error is not swallowed with the logger's)", function()
+    fake.fault { kind = "status", status = 503, times = 3 }
+    assert_interrupted(interrupt("call " .. srv.http_url, 0.3, "BUSY_LOGGER=5 RETRY_BASE_DELAY=0.01"))
+  end)
+
+  it("while on_progress runs: revoke_many stops at once, what was in flight abandoned", function()
+    local ids = fake.add_users { count = 10, prefix = "sigprog-" }
+    fake.configure { latency = 0.2 }
+    local out, err, code, ms = interrupt("bulk " .. srv.http_url .. " " .. table.concat(ids, " "), 0.6, "BUSY_PROGRESS=5")
+    assert_interrupted(out, err, code, ms)
+    assert.matches("done %S+ true", out)
+  end)
+
   it("during revoke_many's pause for a 429's Retry-After of 20 s", function()
     local ids = fake.add_users { count = 5, prefix = "sigpause-" }
     fake.fault { kind = "429", retry_after = 20 }

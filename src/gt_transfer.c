@@ -175,9 +175,6 @@ static gt_outcome classify(CURLcode rc) {
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT:
     return GT_FAIL_TIMEOUT;
-  case CURLE_OUT_OF_MEMORY:
-    /* What libcurl also answers to a header line over its 100 KiB. */
-    return GT_FAIL_TOO_LARGE;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_SSL_CERTPROBLEM:
   case CURLE_SSL_CIPHER:
@@ -329,6 +326,9 @@ gt_outcome gt_transfer_finish(gt_transfer *t, CURLcode rc, gt_result *res) {
     case GT_CUT_NONE:
       break;
     }
+    if (rc == CURLE_OUT_OF_MEMORY)
+      return gt_result_fail(res, GT_FAIL_TOO_LARGE, "CURLE_OUT_OF_MEMORY",
+                            "a response header line is longer than libcurl takes (100 KiB)");
     return gt_result_fail(res, classify(rc), curl_code_name(rc),
                           t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));
   }

@@ -58,6 +58,19 @@ describe("token source", function()
     assert.equal("tok-2", s:token(at(1), give(login)))
   end)
 
+  it("still counts the token it replaced among its secrets (answers to requests made with it may come)", function()
+    local login = login_answering(granted("tok-first-1", 10), granted("tok-second-2", 10), granted("tok-third-3", 10))
+    local s = auth.new { client_id = "id", client_secret = "secret" }
+    s:token(at(0), give(login))
+    s:token(at(9.5), give(login)) -- renewed as it expires
+    local list = table.concat(s:secrets(), " ")
+    assert.truthy(list:find("tok-first-1", 1, true) and list:find("tok-second-2", 1, true))
+    s:forget("tok-second-2")
+    s:token(at(10), give(login))
+    list = table.concat(s:secrets(), " ")
+    assert.truthy(list:find("tok-second-2", 1, true) and list:find("tok-third-3", 1, true))
+  end)
+
   it("turns an OAuth refusal into an auth error with error and error_description, without the secret", function()
     local login = login_answering({ status = 401, correlation_id = "c-9",
       body = '{"error":"invalid_client","description":"x","error_description":"client secret s3cret is wrong"}' })

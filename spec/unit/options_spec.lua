@@ -85,6 +85,12 @@ describe("client options", function()
     assert.matches("must be a string", refused { headers = { ["X-A"] = 1 } })
     assert.same({ "X-A: 1", "X-B: two words" },
       options.client { headers = { ["X-B"] = "two words", ["X-A"] = "1" } }.headers)
+    -- More than anyone sends: refused, not some of them dropped.
+    local many = {}
+    for i = 1, 101 do many["X-H" .. i] = "v" end
+    assert.matches("headers: at most 100, got 101", refused { headers = many })
+    many["X-H101"] = nil
+    assert.equal(100, #options.client { headers = many }.headers)
   end)
 
   it("refuses empty or control-character paths and agents", function()
@@ -138,6 +144,10 @@ describe("credentials, hosts, retries and logging options", function()
   it("derives the login host: login.<domain> for a region or its API host, else the base URL's origin", function()
     assert.equal("https://login.mypurecloud.ie", options.client { region = "eu-west-1" }.login_url)
     assert.equal("https://login.usw2.pure.cloud", options.client { base_url = "https://api.usw2.pure.cloud" }.login_url)
+    -- Host names in any case, and https's own port written out.
+    assert.equal("https://login.mypurecloud.ie", options.client { base_url = "https://API.MyPureCloud.ie" }.login_url)
+    assert.equal("https://login.mypurecloud.ie", options.client { base_url = "https://api.mypurecloud.ie:443" }.login_url)
+    assert.equal("https://api.mypurecloud.ie:8443", options.client { base_url = "https://api.mypurecloud.ie:8443" }.login_url)
     assert.equal("http://127.0.0.1:8080", options.client { base_url = "http://127.0.0.1:8080/prefix" }.login_url)
     assert.equal("https://sso.example.com/x",
       options.client { region = "eu-west-1", login_url = "https://sso.example.com/x/" }.login_url)

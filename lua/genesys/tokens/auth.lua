@@ -33,7 +33,7 @@ end
 --- Every secret this source holds now, for redaction.
 function Source:secrets()
   local s, list = secrets_of[self], {}
-  for _, key in ipairs { "access_token", "client_secret", "basic", "obtained" } do
+  for _, key in ipairs { "access_token", "client_secret", "basic", "obtained", "replaced" } do
     if s[key] then list[#list + 1] = s[key] end
   end
   return list
@@ -52,7 +52,8 @@ function Source:token(now, login, a, b)
   if not self.client_id then return s.access_token end
   local t = now()
   if s.obtained and t < s.renew_at then return s.obtained end
-  s.obtained = nil
+  -- Requests still in flight may be answered with the one replaced now.
+  s.replaced, s.obtained = s.obtained or s.replaced, nil
 
   local res = login(a, b, self.client_id, s.client_secret)
   local secrets = self:secrets()
@@ -91,7 +92,7 @@ end
 function Source:forget(token)
   local s = secrets_of[self]
   if self.client_id and s.obtained == token then
-    s.obtained = nil
+    s.replaced, s.obtained = token, nil
     return true
   end
   return false

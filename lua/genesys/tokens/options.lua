@@ -27,7 +27,7 @@ local shown = errors.shown
 -- The longest settings accepted: anything longer is a mistake, and a
 -- request head libcurl refuses would only fail later.
 local MAX_TEXT = { ca_file = 4096, proxy = 4096, no_proxy = 4096, user_agent = 1024 }
-local MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 8192
+local MAX_HEADER_NAME, MAX_HEADER_VALUE, MAX_HEADERS = 256, 8192, 100
 
 local TYPES = {
   access_token = "string",
@@ -147,6 +147,7 @@ local function check_headers(headers, level)
     if #value > MAX_HEADER_VALUE then fail(("headers: the value of '%s' is too long"):format(name), level + 1) end
     lines[#lines + 1] = name .. ": " .. value
   end
+  if #lines > MAX_HEADERS then fail(("headers: at most %d, got %d"):format(MAX_HEADERS, #lines), level + 1) end
   table.sort(lines) -- a stable order on the wire
   return lines
 end
@@ -311,7 +312,9 @@ function options.hosts(opts, s, level)
   elseif opts.base_url then
     s.base_url = options.check_base_url(opts.base_url, opts.allow_http, level + 1)
     local scheme, host, rest = s.base_url:match("^(%a+)://([^/:]+)(.*)$")
-    local domain = host and scheme == "https" and rest == "" and host:match("^api%.(.+)$")
+    -- Host names are case-insensitive, and 443 is https's own port.
+    local domain = host and scheme:lower() == "https" and (rest == "" or rest == ":443")
+      and host:lower():match("^api%.(.+)$")
     if domain and regions.domain(domain) then
       s.login_url = "https://login." .. domain
     else
