@@ -80,7 +80,6 @@ local CALLS = {
     want = "bulk", bodyless = true, rounds = 2, per_call = true },
 }
 local ALL = { "me", "verify", "revoke_me", "revoke", "idle_timeout", "set_idle_timeout", "revoke_many", "login+me" }
-local SLOW_CALLS = { "me", "verify", "set_idle_timeout", "revoke_many", "login+me" }
 local ECHO_CALLS = { "me+token", "revoke_many+token" }
 for _, c in ipairs(ALL) do ECHO_CALLS[#ECHO_CALLS + 1] = c end
 
@@ -104,10 +103,10 @@ local MODES = {
   huge_header = { result = "too_large" },
   -- A header line that never ends: refused once the header block is full,
   -- never buffered without bound (on cosockets a read holds at most that).
-  endless_line = { result = "too_large", calls = { "me", "verify", "revoke_many", "login+me" } },
+  endless_line = { result = "too_large" },
   -- One header line a byte every 100 ms: each byte restarts a cosocket
   -- read's timeout, yet the attempt ends at its deadline.
-  slow_line = { result = "timeout", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
+  slow_line = { result = "timeout", timeout = SLOW_TIMEOUT },
   many_headers = { result = "too_large" },
   -- Rate-limit headers that make no sense: the answer stands; the fields
   -- are nil or non-negative numbers; revoke_many still ends at once.
@@ -117,26 +116,24 @@ local MODES = {
   ratelimit_garbage = { result = "ok", ratelimit = "any", bulk_bound = 1 },
   -- 429 once, then the answer: the wait is the server's (1 s, a date
   -- 1-2 s ahead), or a backoff when the value is unusable.
-  retry_after_seconds = { result = "ok", attempts = 2, at_least = 0.9,
-    calls = { "me", "set_idle_timeout", "revoke_many", "login+me" } },
-  retry_after_date = { result = "ok", attempts = 2, at_least = 0.9, bound = 3.5,
-    calls = { "me", "revoke_many", "login+me" } },
+  retry_after_seconds = { result = "ok", attempts = 2, at_least = 0.9 },
+  retry_after_date = { result = "ok", attempts = 2, at_least = 0.9, bound = 3.5 },
   retry_after_past_date = { result = "ok", attempts = 2, bound = FAST },
   retry_after_negative = { result = "ok", attempts = 2, bound = FAST },
   retry_after_garbage = { result = "ok", attempts = 2, bound = FAST },
   -- The 429 says its window is used up and ends in 1 s; the answers before
   -- and after it say 60 s: the wait is still the 429's 1 s.
-  retry_after_ratelimit = { result = "ok", attempts = 2, at_least = 0.9, calls = { "me", "revoke_many" } },
+  retry_after_ratelimit = { result = "ok", attempts = 2, at_least = 0.9 },
   -- 429 always, asking for more than the retry budget: returned at once.
   retry_after_far_date = { result = "http429", retry_after = { 3500, 3600 }, bound = FAST },
   retry_after_huge = { result = "http429", retry_after = { 3600, math.huge }, bound = FAST },
   echo = { result = "http400", echo = true, calls = ECHO_CALLS },
   echo_ok = { result = "ok", echo = true, calls = ECHO_CALLS },
-  stall_headers = { result = "timeout", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
-  trickle_headers = { result = "timeout", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
+  stall_headers = { result = "timeout", timeout = SLOW_TIMEOUT },
+  trickle_headers = { result = "timeout", timeout = SLOW_TIMEOUT },
   -- A HEAD or a 204 ends with its headers: the stalled body is none of its business.
-  stall_body = { result = "timeout", bodyless = "ok", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
-  trickle_body = { result = "timeout", bodyless = "ok", calls = SLOW_CALLS, timeout = SLOW_TIMEOUT },
+  stall_body = { result = "timeout", bodyless = "ok", timeout = SLOW_TIMEOUT },
+  trickle_body = { result = "timeout", bodyless = "ok", timeout = SLOW_TIMEOUT },
   close_early = { result = "network" },
   garbage_status = { result = "network" },
   -- libcurl (7.88) refuses a header line without a colon outright
