@@ -46,15 +46,14 @@ local function gate_conf(dir, gate_port, upstream_port, ca_file)
     { "127.0.0.1:8081", "127.0.0.1:" .. upstream_port },
     { "/usr/local/share/lua/5.1", ROOT .. "/lua" },
     { "/usr/local/lib/lua/5.1", ROOT .. "/build/luajit" },
-    { "/etc/nginx/genesys-gate", ROOT .. "/examples/nginx-gate" },
     { "/etc/ssl/certs/ca-certificates.crt", ca_file },
     { "/run/nginx-genesys-gate.pid", dir .. "/nginx.pid" },
     -- info: the log the token must never reach gets everything the gate says.
     { "/var/log/nginx/genesys-gate.error.log notice", dir .. "/error.log info" },
     { "/var/log/nginx/genesys-gate.access.log", dir .. "/access.log" },
-    { "worker_processes auto;", "worker_processes 1;" },
-    { "negative_ttl = 10,", "negative_ttl = 2," }, -- so that expiry can be seen
-    { "timeout = 5,", "timeout = 1," },            -- so that a slow answer fails fast
+    { "worker_processes auto;", "worker_processes 2;" },
+    { "negative_ttl = 10,", "negative_ttl = 2," },         -- so that expiry can be seen
+    { "stale_ttl = 30,", "stale_ttl = 30, timeout = 1," }, -- so that a slow answer fails fast
     { "http {", "http {\n" .. temp_paths(dir) },
   } do
     conf = replace(conf, r[1], r[2])
@@ -235,6 +234,20 @@ describe("examples/nginx-gate", function()
       assert.equal(503, status)
       assert.equal("30", headers["retry-after"])
       assert.equal(200, (get { token = "tok-cloned" }))
+    end)
+    it("answers 403 to a valid token of another organization", function()
+      fake.add_token { token = "tok-other-org", user_id = seed.users.bob.id, org_id = seed.orgs.trustor.id }
+      assert.equal(403, (get { token = "tok-other-org" }))
+      assert.equal(1, #me_calls("tok-other-org"))
+    end)
+
+    it("serves Prometheus metrics on /metrics", function()
+      assert.equal(200, (get { token = "tok-alice" }))
+      local status, body, headers = request(gate.url .. "/metrics")
+      assert.equal(200, status)
+      assert.equal("text/plain; version=0.0.4", headers["content-type"])
+      assert.matches('genesys_gate_requests_total{outcome="allowed"} %d+', body)
+      assert.matches('genesys_gate_genesys_calls_total{status="2xx"} [1-9]', body)
     end)
   end)
 

@@ -2,6 +2,7 @@
 -- into a throwaway tree, and the module then loads from that tree alone
 -- and works against the fake server.
 local fake = require "spec.support.fake"
+local nginx = require "spec.support.nginx"
 
 local LUA = os.getenv("LUA") or "lua5.4"
 local ABI = _VERSION:match("%d+%.%d+") -- LuaJIT says 5.1
@@ -81,5 +82,57 @@ describe("the rock", function()
       :format(q(work), ABI, q(tree), srv.http_url, q(tree .. "/bin/genesys-tokens")))
     assert.equal(0, code, out)
     assert.matches("Organization:%s+Acme Corp", out)
+  end)
+
+  it("installs for nginx's LuaJIT, and examples/nginx-gate runs from that tree alone", function()
+    assert(fake.execute(("rm -rf %s/src && mkdir -p %s/src/src && cp -r lua rockspec bin %s/src/ && cp src/*.c src/*.h %s/src/src/")
+      :format(q(work), q(work), q(work), q(work))))
+    local incdir, libdir = curl_dirs()
+    local jit = work .. "/jit"
+    local out, code = capture(("cd %s/src && luarocks --lua-version=5.1 --tree=%s make --deps-mode=none %s "
+      .. "CURL_INCDIR=%s CURL_LIBDIR=%s LUA_INCDIR=/usr/include/luajit-2.1"):format(q(work), q(jit), ROCKSPEC, incdir, libdir))
+    assert.equal(0, code, out)
+    for _, m in ipairs { "gate", "gate/settings", "gate/verdict", "gate/metrics" } do
+      assert.truthy(nginx.read_file(jit .. "/share/lua/5.1/genesys/tokens/" .. m .. ".lua"), m .. " is not installed")
+    end
+
+    -- The example as shipped, with only its paths and ports replaced, and
+    -- nothing from this checkout on nginx's Lua paths.
+    local dir = nginx.tempdir("rockgate")
+    local conf = assert(nginx.read_file("examples/nginx-gate/nginx.conf"))
+    local function render(p)
+      local c = conf
+      for _, r in ipairs {
+        { "127.0.0.1:8080", "127.0.0.1:" .. p[1] }, { "127.0.0.1:8081", "127.0.0.1:" .. p[2] },
+        { "/usr/local/share/lua/5.1", jit .. "/share/lua/5.1" }, { "/usr/local/lib/lua/5.1", jit .. "/lib/lua/5.1" },
+        { "/etc/ssl/certs/ca-certificates.crt", srv.ca_file }, { "/run/nginx-genesys-gate.pid", dir .. "/nginx.pid" },
+        { "/var/log/nginx/genesys-gate.error.log", dir .. "/error.log" },
+        { "/var/log/nginx/genesys-gate.access.log", dir .. "/access.log" },
+        { "http {", "http {\n" .. nginx.temp_paths(dir) },
+      } do
+        c = nginx.replace_all(c, r[1], r[2], "examples/nginx-gate/nginx.conf")
+      end
+      local last = assert(c:find("}%s*$"))
+      return nginx.user_line() .. "\n" .. c:sub(1, last - 1)
+        .. ("server { listen 127.0.0.1:%d; location / { return 200 'upstream ok'; } }\n}\n"):format(p[2])
+    end
+    local ok, pid, ports = pcall(nginx.start, {
+      dir = dir, nports = 2, render = render,
+      env = { GENESYSCLOUD_BASE_URL = srv.http_url },
+      ready_url = function(p) return "http://127.0.0.1:" .. p[1] .. "/" end,
+      ready = function(status) return status == 401 end,
+    })
+    local checked, err = ok and pcall(function()
+      local status, body = nginx.request("http://127.0.0.1:" .. ports[1] .. "/", "GET", nil, 10,
+        { authorization = "Bearer tok-alice" })
+      assert.equal(200, status)
+      assert.equal("upstream ok", body)
+      assert.matches("genesys gate: checking tokens at " .. srv.http_url:gsub("%p", "%%%0"),
+        nginx.read_file(dir .. "/error.log"))
+    end)
+    if ok then nginx.stop(pid) end
+    nginx.remove_tempdir(dir)
+    assert(ok, pid)
+    assert(checked, err)
   end)
 end)

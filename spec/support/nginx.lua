@@ -118,6 +118,47 @@ local function wait_gone(pid, polls)
   return not alive(pid)
 end
 
+--- Sends every request of `requests` (raw request heads, each ending the
+--- connection: "Connection: close") at once, on a connection each, and
+--- reads the answers as they come. Returns the answers (raw text, or nil
+--- when unfinished) in order, and the wall time from the first send to the
+--- last answer. Bounded by `limit` seconds.
+function M.burst(port, requests, limit)
+  local conns = {}
+  local t0 = socket.gettime()
+  for i, head in ipairs(requests) do
+    local c = assert(socket.tcp())
+    c:settimeout(5)
+    assert(c:connect("127.0.0.1", port))
+    assert(c:send(head))
+    c:settimeout(0)
+    conns[i] = { sock = c, parts = {} }
+  end
+  local by_sock = {}
+  for _, c in ipairs(conns) do by_sock[c.sock] = c end
+  local open, deadline, wall = #conns, t0 + limit, 0
+  while open > 0 and socket.gettime() < deadline do
+    local socks = {}
+    for _, c in ipairs(conns) do if not c.done then socks[#socks + 1] = c.sock end end
+    for _, s in ipairs((socket.select(socks, nil, 0.5))) do
+      local c = by_sock[s]
+      local data, err, partial = s:receive(65536)
+      local got = data or partial
+      if got and #got > 0 then c.parts[#c.parts + 1] = got end
+      if err == "closed" then
+        c.done, open = true, open - 1
+        wall = math.max(wall, socket.gettime() - t0)
+      end
+    end
+  end
+  local answers = {}
+  for i, c in ipairs(conns) do
+    c.sock:close()
+    answers[i] = c.done and table.concat(c.parts) or nil
+  end
+  return answers, wall
+end
+
 --- Stops nginx: SIGTERM (fast shutdown, master takes its workers down), a
 --- bounded wait, then SIGKILL for the master and the workers it had.
 function M.stop(pid)
