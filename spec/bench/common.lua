@@ -136,8 +136,10 @@ function M.table()
   for n, l in ipairs(lines) do
     local cells = {}
     for i, cell in ipairs(l) do
-      local fmt = (i == 4 or i == 6) and "%" .. widths[i] .. "s" or "%-" .. widths[i] .. "s"
-      cells[i] = fmt:format(cell)
+      -- Padded by hand: string.format takes widths of 2 digits at most (Lua 5.4).
+      cell = tostring(cell)
+      local pad = (" "):rep(widths[i] - #cell)
+      cells[i] = (i == 4 or i == 6) and pad .. cell or cell .. pad
     end
     out[#out + 1] = (table.concat(cells, "  "):gsub("%s+$", ""))
     if n == 1 then

@@ -1,8 +1,9 @@
 -- The benchmark suite (make bench): the machine and the date, then
 --   1 sequential  calls/s of client:me() on Lua 5.4 and LuaJIT, raw libcurl, the JS SDK
 --   2 bulk        revoke_many of 2,000 ids at 50 ms latency, concurrency 1/4/16/64
---   3 openresty   the nginx gate example: warm and cold cache against a plain proxy (wrk),
---                 and 100 concurrent cold validations against a 200 ms upstream
+--   3 openresty   the nginx gate (genesys.tokens.gate, examples/nginx-gate): warm overhead
+--                 and cold cache against a plain proxy (wrk); at a 200 ms upstream, cold
+--                 validations/s and the herd (1,000 requests, one new token: Genesys calls)
 --   4 memory      1,000 clients, and the growth over 200,000 calls (soak.lua)
 -- One table on stdout (progress on stderr), the same rows in
 -- $BENCH_OUT/results.csv (build/bench), the printed text in results.txt.

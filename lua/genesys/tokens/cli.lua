@@ -42,6 +42,9 @@ prefer the environment variables. No secret is ever printed.
 
 exit codes: 0 done, 1 API error, 2 usage error, 3 some revocations failed,
 130 interrupted.
+
+To check tokens at the edge instead, inside nginx: the module
+genesys.tokens.gate (examples/nginx-gate/README.md).
 ]],
   me = [[
 usage: genesys-tokens me [--json]
