@@ -85,8 +85,8 @@ describe("the rock", function()
   end)
 
   it("installs for nginx's LuaJIT, and examples/nginx-gate runs from that tree alone", function()
-    assert(fake.execute(("rm -rf %s/src && mkdir -p %s/src/src && cp -r lua rockspec bin %s/src/ && cp src/*.c src/*.h %s/src/src/")
-      :format(q(work), q(work), q(work), q(work))))
+    assert(fake.execute(("rm -rf %s/src && mkdir -p %s/src/src && cp -r lua rockspec bin %s/src/ "
+      .. "&& cp src/*.c src/*.h %s/src/src/"):format(q(work), q(work), q(work), q(work))))
     local incdir, libdir = curl_dirs()
     local jit = work .. "/jit"
     local out, code = capture(("cd %s/src && luarocks --lua-version=5.1 --tree=%s make --deps-mode=none %s "
@@ -122,14 +122,15 @@ describe("the rock", function()
       ready_url = function(p) return "http://127.0.0.1:" .. p[1] .. "/" end,
       ready = function(status) return status == 401 end,
     })
-    local checked, err = ok and pcall(function()
+    local checked, err = false, "nginx did not start"
+    if ok then checked, err = pcall(function()
       local status, body = nginx.request("http://127.0.0.1:" .. ports[1] .. "/", "GET", nil, 10,
         { authorization = "Bearer tok-alice" })
       assert.equal(200, status)
       assert.equal("upstream ok", body)
       assert.matches("genesys gate: checking tokens at " .. srv.http_url:gsub("%p", "%%%0"),
         nginx.read_file(dir .. "/error.log"))
-    end)
+    end) end
     if ok then nginx.stop(pid) end
     nginx.remove_tempdir(dir)
     assert(ok, pid)
