@@ -344,11 +344,13 @@ describe("genesys.tokens.gate", function()
       assert.equal('Bearer realm="acme api", error="insufficient_scope", scope="users:readonly oauth"',
         h["www-authenticate"])
       local seen
-      status, seen = get(B, { token = "tok-alice", headers = { ["X-Genesys-OAuth-Client-Id"] = "forged" } })
+      status, seen = get(B, { token = "tok-alice", headers = { ["x-org"] = "forged", ["X_Org"] = "forged",
+        ["X-Genesys-OAuth-Client-Id"] = "not the gate's" } })
       assert.equal(200, status)
       assert.equal(ACME, seen.headers["x-org"])
       assert.is_nil(seen.headers["x-genesys-org-id"])
-      assert.is_nil(seen.headers["x-genesys-oauth-client-id"]) -- left out, and the forged one stripped
+      -- a header the gate does not set is the client's own: it passes as sent
+      assert.equal("not the gate's", seen.headers["x-genesys-oauth-client-id"])
       assert.is_nil(seen.headers.authorization)                 -- hide_credentials
     end)
   end)
@@ -529,6 +531,13 @@ describe("genesys.tokens.gate", function()
   end)
 
   describe("the cache", function()
+    it("keys verdicts by HMAC-SHA1, as OpenSSL computes it", function()
+      local status, bad = nginx.request(A.url .. "/_spec/hmac", "GET", nil, TIMEOUT)
+      assert.equal(200, status)
+      assert.equal("0", bad)
+    end)
+
+
     it("holds no token, nor any SHA-1 or SHA-256 of one, and keys differ from one nginx start to the next", function()
       local tokens = { "tok-alice", "tok-admin", "tok-never-valid", ("k"):rep(64) }
       fake.add_token { token = tokens[4], user_id = seed.users.bob.id }

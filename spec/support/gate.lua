@@ -3,7 +3,8 @@
 -- table's fields), in front of an upstream that answers with the request
 -- headers it got as JSON, checking tokens against the fake Genesys Cloud.
 -- Spec-only locations: /_spec/dump (the shared dict's keys and values,
--- base64), /_spec/forget (gate.forget of the X-Forget header), /_spec/flush.
+-- base64), /_spec/forget (gate.forget of the X-Forget header), /_spec/flush,
+-- /_spec/hmac (how many of the gate's cache keys differ from ngx.hmac_sha1's).
 local nginx = require "spec.support.nginx"
 
 local M = {}
@@ -54,6 +55,19 @@ http {
         }
         location = /_spec/forget {
             content_by_lua_block { ngx.print(tostring(require("genesys.tokens.gate").forget(ngx.var.http_x_forget))) }
+        }
+        location = /_spec/hmac {
+            content_by_lua_block {
+                -- the gate's keys against ngx.hmac_sha1 (OpenSSL's HMAC)
+                local keyer = require("genesys.tokens.gate")._keyer
+                local bad = 0
+                for _, key in ipairs { "", "k", ("s"):rep(32), ("\255"):rep(64) } do
+                    for _, msg in ipairs { "", "tok-alice", ("m"):rep(55), ("m"):rep(64), ("x"):rep(5000) } do
+                        if keyer(key)(msg) ~= "v:" .. ngx.hmac_sha1(key, msg) then bad = bad + 1 end
+                    end
+                end
+                ngx.print(bad)
+            }
         }
         location = /_spec/flush {
             content_by_lua_block { ngx.shared.genesys_gate:flush_all() ngx.print("flushed") }

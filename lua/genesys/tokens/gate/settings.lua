@@ -7,8 +7,8 @@ local tokens = require "genesys.tokens"
 local settings = {}
 
 -- The identity headers the gate can set for the upstream, by what they
--- carry; `false` leaves one out. Whatever the client sent under any of
--- these names (or the defaults) never reaches the upstream.
+-- carry; `false` leaves one out. Whatever the client sent under the name
+-- of a header the gate sets never reaches the upstream.
 settings.HEADERS = {
   org = "X-Genesys-Org-Id",             -- organization.id: the org the token acts in
   oauth_client = "X-Genesys-OAuth-Client-Id", -- OAuthClient.id
