@@ -16,14 +16,16 @@ local q = nginx.q
 
 -- Gate A: the one most cases use. Short ttls so expiry can be seen;
 -- every identity header on; preflights let through; nginx passes names
--- with underscores, so that the gate must strip X_Genesys_Org_Id itself.
+-- with underscores, so that the gate must strip X_Genesys_Org_Id itself;
+-- verdicts in a dict of another name.
 local SETTINGS_A = ([[
-  orgs = { %q }, ttl = 2, negative_ttl = 1, stale_ttl = 60, timeout = 1, max_retry_after = 30,
+  orgs = { %q }, ttl = 2, negative_ttl = 1, stale_ttl = 60, timeout = 1, max_retry_after = 30, dict = "verdicts",
   retry = false, headers = { home_org = true, scopes = true }, allow_preflight = true,
 ]]):format(ACME)
--- Gate B: the allowlists and the other switches.
+-- Gate B: the allowlists and the other switches; counters in a dict of their own.
 local SETTINGS_B = ([[
   orgs = { %q, "00000000-0000-4000-8000-000000000000" }, oauth_clients = { %q },
+  metrics_dict = "genesys_metrics", connect_timeout = 1,
   scopes = { "users:readonly", "oauth" }, hide_credentials = true, realm = "acme api",
   headers = { org = "X-Org", oauth_client = false }, max_pending = 3, ttl = 60, retry = false,
 ]]):format(ACME, WEB_APP)
@@ -160,8 +162,9 @@ describe("genesys.tokens.gate", function()
 
   lazy_setup(function()
     srv = fake.start()
-    A = gates.start { srv = srv, settings = SETTINGS_A, http = "underscores_in_headers on;" }
-    B = gates.start { srv = srv, settings = SETTINGS_B }
+    A = gates.start { srv = srv, settings = SETTINGS_A,
+      http = "underscores_in_headers on;\n    lua_shared_dict verdicts 10m;" }
+    B = gates.start { srv = srv, settings = SETTINGS_B, http = "lua_shared_dict genesys_metrics 1m;" }
   end)
 
   lazy_teardown(function()
@@ -544,6 +547,12 @@ describe("genesys.tokens.gate", function()
       for _, t in ipairs(tokens) do get(A, { token = t }) get(B, { token = t }) end
       local entries_a, entries_b = dump(A), dump(B)
       assert.is_true(#entries_a >= 4)
+      for _, e in ipairs(entries_a) do -- A's verdicts and counters share its dict
+        assert.equal("verdicts", e.dict, e.key)
+      end
+      for _, e in ipairs(entries_b) do -- B counts in a dict of its own
+        if e.key:find("^metric:") then assert.equal("genesys_metrics", e.dict) else assert.equal("genesys_gate", e.dict) end
+      end
       local keys_a = {}
       for _, e in ipairs(entries_a) do keys_a[e.key] = true end
       for _, e in ipairs(entries_b) do
@@ -566,8 +575,9 @@ describe("genesys.tokens.gate", function()
   describe("with Genesys Cloud unreachable", function()
     it("answers 503 and logs why, never a token", function()
       local closed = nginx.free_ports(1)[1]
-      local C = gates.start { srv = srv, settings = 'orgs = "*", timeout = 1, retry = false', workers = 1,
-        base_url = "http://127.0.0.1:" .. closed }
+      -- base_url as a setting wins over the environment (the fake's URL)
+      local C = gates.start { srv = srv, workers = 1,
+        settings = ('orgs = "*", timeout = 1, retry = false, base_url = "http://127.0.0.1:%d"'):format(closed) }
       local ok, err = pcall(function()
         assert.equal(503, (get(C, { token = "tok-alice" })))
         local log = assert(nginx.read_file(C.dir .. "/error.log"))

@@ -241,6 +241,19 @@ describe("examples/nginx-gate", function()
       assert.equal(1, #me_calls("tok-other-org"))
     end)
 
+    it("logs a token out on /logout: revoked at Genesys Cloud and refused from the next request", function()
+      fake.add_token { token = "tok-leaving", user_id = seed.users.bob.id }
+      assert.equal(200, (get { token = "tok-leaving" }))
+      assert.equal(200, (get { token = "tok-leaving" })) -- cached
+      assert.equal(204, (get { token = "tok-leaving", path = "/logout" }))
+      assert.is_true(fake.state_token("tok-leaving").revoked)
+      local status, _, headers = get { token = "tok-leaving" }
+      assert.equal(401, status) -- within ttl (60 s): the verdict was forgotten
+      assert.equal('Bearer realm="genesys", error="invalid_token"', headers["www-authenticate"])
+      assert.equal(204, (get { token = "tok-leaving", path = "/logout" })) -- already gone: still logged out
+      assert.equal(401, (get { path = "/logout" }))
+    end)
+
     it("serves Prometheus metrics on /metrics", function()
       assert.equal(200, (get { token = "tok-alice" }))
       local status, body, headers = request(gate.url .. "/metrics")

@@ -2,8 +2,9 @@
 -- processes, the gate set up with the settings given (Lua source of a
 -- table's fields), in front of an upstream that answers with the request
 -- headers it got as JSON, checking tokens against the fake Genesys Cloud.
--- Spec-only locations: /_spec/dump (the shared dict's keys and values,
--- base64), /_spec/forget (gate.forget of the X-Forget header), /_spec/flush,
+-- Spec-only locations: /_spec/dump (every shared dict's keys and values,
+-- base64), /_spec/forget (gate.forget of the X-Forget header), /_spec/flush
+-- (every dict but those named *metrics*),
 -- /_spec/hmac (how many of the gate's cache keys differ from ngx.hmac_sha1's).
 local nginx = require "spec.support.nginx"
 
@@ -43,9 +44,8 @@ http {
         location = /_spec/dump {
             content_by_lua_block {
                 local out = {}
-                for _, name in ipairs { "genesys_gate", "genesys_metrics" } do
-                    local d = ngx.shared[name]
-                    for _, k in ipairs(d and d:get_keys(0) or {}) do
+                for name, d in pairs(ngx.shared) do
+                    for _, k in ipairs(d:get_keys(0)) do
                         out[#out + 1] = name .. " " .. ngx.encode_base64(k) .. " "
                             .. ngx.encode_base64(tostring(d:get(k)))
                     end
@@ -70,7 +70,12 @@ http {
             }
         }
         location = /_spec/flush {
-            content_by_lua_block { ngx.shared.genesys_gate:flush_all() ngx.print("flushed") }
+            content_by_lua_block {
+                for name, d in pairs(ngx.shared) do
+                    if not name:find("metrics") then d:flush_all() end
+                end
+                ngx.print("flushed")
+            }
         }
     }
     server {

@@ -240,3 +240,20 @@ describe("gate metrics", function()
     assert.matches("_sum 37.204", text, 1, true)
   end)
 end)
+
+describe("the gate outside nginx", function()
+  local gate = require "genesys.tokens.gate"
+
+  it("refuses setup outside init_by_lua, and every call before setup", function()
+    assert.has_error(function() gate.setup { orgs = "*" } end,
+      "genesys.tokens.gate: call setup from init_by_lua, so that every worker shares its cache key")
+    assert.has_error(function() gate.check() end, "genesys.tokens.gate: call gate.setup from init_by_lua first")
+    assert.has_error(function() gate.metrics() end, "genesys.tokens.gate: call gate.setup from init_by_lua first")
+    assert.has_error(function() gate.client() end, "genesys.tokens.gate: call gate.setup from init_by_lua first")
+    assert.has_error(function() gate.forget("tok") end, "genesys.tokens.gate: call gate.setup from init_by_lua first")
+    for _, bad in ipairs { 1, false, {} } do
+      assert.has_error(function() gate.forget(bad) end, "genesys.tokens.gate: forget takes the token (a string)")
+    end
+    assert.has_error(function() gate.forget() end, "genesys.tokens.gate: forget takes the token (a string)")
+  end)
+end)

@@ -338,6 +338,19 @@ function gate.forget(token)
   return true
 end
 
+--- The request's bearer token (well-formed, at most 4 KiB), or nil: for
+-- a handler that calls Genesys Cloud with it, e.g. to log it out.
+function gate.token()
+  return bearer_token()
+end
+
+--- The genesys.tokens client the gate validates with (one per worker,
+-- made on first use, with the gate's region, timeouts and retries).
+function gate.client()
+  if not S then error("genesys.tokens.gate: call gate.setup from init_by_lua first", 2) end
+  return get_client()
+end
+
 --- The content handler of a metrics location: Prometheus text exposition.
 function gate.metrics()
   if not S then error("genesys.tokens.gate: call gate.setup from init_by_lua first") end
