@@ -15,7 +15,11 @@
 -- +-10% over a minute, and pairing the runs of a round cancels most of
 -- that. When perf works, one more warm run is sampled with perf, and the
 -- share of the nginx worker's CPU spent in LuaJIT and the Lua module (the
--- gate's own code) is reported: a figure the drift does not move.
+-- gate's own code) is reported. And when valgrind is there, another
+-- nginx (one process, under callgrind) counts the user-space instructions
+-- per request of the plain proxy, an empty access_by_lua handler and the
+-- warm gate (M.callgrind; BENCH_GATE_CALLGRIND rounds, 2, 0 skips):
+-- figures the drift does not move.
 -- Then, against a fake answering after 200 ms:
 --   cold validations/s: BENCH_GATE_BURST (500) concurrent requests, each
 --     with its own uncached token: n / wall time, beside n / 0.2 s;
@@ -87,8 +91,10 @@ local UPSTREAM = [[
     }
 ]]
 
+-- ports: the gate, the upstream, the plain proxy and, when there is a
+-- 4th, a server with an empty access_by_lua handler (for M.callgrind).
 local function gate_conf(dir, ports, ca_file, workers)
-  local gate_port, upstream_port, plain_port = ports[1], ports[2], ports[3]
+  local gate_port, upstream_port, plain_port, empty_port = ports[1], ports[2], ports[3], ports[4]
   local conf = assert(common.read_file(ROOT .. "/examples/nginx-gate/nginx.conf"))
   for _, r in ipairs {
     { "127.0.0.1:8080", "127.0.0.1:" .. gate_port },
@@ -113,12 +119,21 @@ local function gate_conf(dir, ports, ca_file, workers)
   local server = block_at(conf, conf:find("{", at, true))
   local plain = replace(server, "listen 127.0.0.1:" .. gate_port .. ";",
     "listen 127.0.0.1:" .. plain_port .. " backlog=" .. BACKLOG .. ";")
+  local empty = ""
+  if empty_port then
+    -- The floor of any Lua access handler: entering the Lua VM per request.
+    empty = replace(server, "listen 127.0.0.1:" .. gate_port .. ";",
+      "listen 127.0.0.1:" .. empty_port .. " backlog=" .. BACKLOG .. ";")
+    empty = "\n    server " .. replace(empty, 'access_by_lua_block { require("genesys.tokens.gate").check() }',
+      "access_by_lua_block { local x = 1 } # an empty handler, not the gate") .. "\n"
+  end
   plain = replace(plain, 'access_by_lua_block { require("genesys.tokens.gate").check() }',
     "# (no access_by_lua: the plain proxy the gate is compared with)")
   conf = replace(conf, "listen 127.0.0.1:" .. gate_port .. ";",
     "listen 127.0.0.1:" .. gate_port .. " backlog=" .. BACKLOG .. ";")
   local last = assert(conf:find("}%s*$"), "nginx.conf does not end with the http block's }")
-  return conf:sub(1, last - 1) .. "\n    server " .. plain .. "\n" .. UPSTREAM:format(upstream_port, BACKLOG) .. "}\n"
+  return conf:sub(1, last - 1) .. "\n    server " .. plain .. "\n" .. empty
+    .. UPSTREAM:format(upstream_port, BACKLOG) .. "}\n"
 end
 
 local function start_gate(srv, workers)
@@ -138,10 +153,12 @@ local function start_gate(srv, workers)
     upstream_url = "http://127.0.0.1:" .. ports[2], plain_url = "http://127.0.0.1:" .. ports[3] }
 end
 
--- One wrk run: requests/s, non-2xx count, socket errors, wrapped count.
-local function wrk(url, seconds, extra, args)
+-- One wrk run: requests/s, non-2xx count, socket errors, wrapped count;
+-- `tc` = { threads, connections } when not THREADS, CONNECTIONS.
+local function wrk(url, seconds, extra, args, tc)
   local cmd = ((os.getenv("BENCH_WRK_PREFIX") or "")
-    .. "wrk -t%d -c%d -d%ds --timeout 10s %s %s %s 2>&1"):format(THREADS, CONNECTIONS, seconds,
+    .. "wrk -t%d -c%d -d%ds --timeout 10s %s %s %s 2>&1"):format(tc and tc[1] or THREADS,
+    tc and tc[2] or CONNECTIONS, seconds,
     extra, q(url .. "/"), args and ("-- " .. args) or "")
   local out, good = common.run("timeout " .. (seconds + 30) .. " " .. cmd)
   local rps = tonumber(out:match("Requests/sec:%s*([%d%.]+)"))
@@ -222,6 +239,109 @@ function M.perf_share(gate, header)
     out[case.name] = lua
   end
   return out
+end
+
+-- Instructions per request: the example's servers plus an empty-handler
+-- one in a single nginx process (master_process off: the process valgrind
+-- runs is the one serving) under callgrind, instrumented only once up.
+-- Per case: a 1 s warm-up, the counters zeroed, wrk -t1 -c1 for
+-- CALLGRIND_SECONDS, a dump: its total over wrk's request count. Rounds
+-- in rotating order; medians. Returns { plain = {...}, empty = {...},
+-- warm = {...} } (one figure a round) and notes, or nil and why not.
+local CALLGRIND_SECONDS = 3
+local CALLGRIND_READY = 30   -- seconds nginx may take to answer under valgrind (~6 s here)
+local CALLGRIND_DUMP = 10    -- seconds a dump may take to appear
+
+local function proc_running(pid)
+  local stat = common.read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- The highest N of dir/callgrind.out.N (0 when there is none).
+local function last_dump(dir)
+  local n = 0
+  for name in common.capture("ls " .. q(dir) .. " 2>/dev/null"):gmatch("[^\n]+") do
+    local k = tonumber(name:match("^callgrind%.out%.(%d+)$"))
+    if k and k > n then n = k end
+  end
+  return n
+end
+
+function M.callgrind(srv, rounds, header)
+  for _, tool in ipairs { "valgrind", "callgrind_control" } do
+    if not common.execute("command -v " .. tool .. " >/dev/null 2>&1") then
+      return nil, tool .. " not installed"
+    end
+  end
+  local socket = require "socket"
+  local dir = nginx.tempdir("benchcallgrind")
+  local pid
+  local ok, res, notes = pcall(function()
+    local ports = nginx.free_ports(4)
+    -- -g cannot set daemon/master_process a second time, so they are in the text.
+    nginx.write_file(dir .. "/nginx.conf", "daemon off;\nmaster_process off;\n"
+      .. gate_conf(dir, ports, srv.ca_file, 1))
+    local cmd = ("GENESYSCLOUD_BASE_URL=%s GENESYSCLOUD_REGION='' valgrind --tool=callgrind "
+      .. "--instr-atstart=no --callgrind-out-file=%s %s -p %s -c %s >%s 2>&1 </dev/null & echo $!")
+      :format(q(srv.http_url), q(dir .. "/callgrind.out"), q(nginx.NGINX), q(dir .. "/"),
+        q(dir .. "/nginx.conf"), q(dir .. "/nginx.out"))
+    pid = tonumber((common.capture(cmd):match("%d+")))
+    assert(pid, "could not spawn valgrind")
+    local base = "http://127.0.0.1:"
+    local up, deadline = false, socket.gettime() + CALLGRIND_READY
+    while not up and socket.gettime() < deadline and proc_running(pid) do
+      up = nginx.request(base .. ports[1] .. "/", "GET", nil, 2) == 401 -- no token: refused
+      if not up then socket.sleep(0.2) end
+    end
+    if not up then
+      error("nginx under valgrind exited or did not answer within " .. CALLGRIND_READY .. " s:\n"
+        .. (common.read_file(dir .. "/nginx.out") or "") .. (common.read_file(dir .. "/error.log") or ""), 0)
+    end
+    local function control(flag)
+      local out, good = common.run(("timeout 20 callgrind_control %s %d 2>&1"):format(flag, pid))
+      if not good then error("callgrind_control " .. flag .. " failed:\n" .. out) end
+    end
+    control("-i on")
+    -- Fills the gate's cache with the warm token (a call to the fake).
+    local status = nginx.request(base .. ports[1] .. "/", "GET", nil, 30, { authorization = "Bearer tok-admin" })
+    assert(status == 200, "the gate under valgrind refused the warm token: " .. tostring(status))
+    local cases = {
+      { key = "plain", url = base .. ports[3] },
+      { key = "empty", url = base .. ports[4] },
+      { key = "warm", url = base .. ports[1] },
+    }
+    local per, notes = { plain = {}, empty = {}, warm = {} }, {}
+    for round = 1, rounds do
+      for i = 0, #cases - 1 do
+        local c = cases[(round - 1 + i) % #cases + 1]
+        wrk(c.url, 1, header, nil, { 1, 1 }) -- warm-up, not counted
+        local before = last_dump(dir)
+        control("-z")
+        local r = wrk(c.url, CALLGRIND_SECONDS, header, nil, { 1, 1 })
+        control("-d")
+        -- The dump is complete once its last line, totals:, is written.
+        local total, until_ = nil, socket.gettime() + CALLGRIND_DUMP
+        repeat
+          local n = last_dump(dir)
+          local text = n > before and common.read_file(("%s/callgrind.out.%d"):format(dir, n)) or ""
+          if text:find("\ntotals:") then total = tonumber(text:match("\nsummary:%s*(%d+)")) end
+          if not total then socket.sleep(0.1) end
+        until total or socket.gettime() > until_
+        assert(total and r.requests > 0, "no callgrind dump or no requests for " .. c.key)
+        if r.non2xx > 0 or r.errors > 0 then
+          notes[#notes + 1] = ("%s round %d: %d non-2xx, %d socket errors"):format(c.key, round, r.non2xx, r.errors)
+        end
+        per[c.key][round] = total / r.requests
+        common.note("openresty callgrind round %d/%d: %-5s %6d requests, %.0f instructions/request",
+          round, rounds, c.key, r.requests, total / r.requests)
+      end
+    end
+    return per, notes
+  end)
+  if pid then nginx.stop(pid) end -- SIGTERM, a bounded wait, then SIGKILL
+  nginx.remove_tempdir(dir)
+  if not ok then return nil, (tostring(res):match("[^\n]*")), tostring(res) end
+  return res, notes
 end
 
 function M.run()
@@ -315,6 +435,48 @@ function M.run()
       common.add { section = "3 openresty", case = "gate, warm cache", metric = "Lua share of worker CPU",
         unit = "%", median = share.warm, n = 1, peer = ("plain proxy %.1f%%"):format(share.plain),
         note = "perf samples of the nginx worker in LuaJIT, the Lua module and JIT code" }
+    end
+
+    -- Instructions per request (callgrind): the machine's drift does not
+    -- move them, but they leave the kernel out.
+    local cg_rounds = env_number("BENCH_GATE_CALLGRIND", 2)
+    if cg_rounds >= 1 then
+      local per, why, detail = M.callgrind(srv, math.min(cg_rounds, 5), warm_header)
+      local section, metric = "3 openresty", "instructions/request"
+      if not per then
+        if detail then io.stderr:write("bench: openresty callgrind failed:\n", detail, "\n") end
+        common.add { section = section, case = "gate, warm cache", metric = metric,
+          note = (detail and "callgrind failed: " or "skipped: ") .. why }
+      else
+        local base_cg = ("valgrind callgrind, one nginx process, wrk -t1 -c1 %d s x %d rounds")
+          :format(CALLGRIND_SECONDS, #per.plain)
+        local extra = #why > 0 and ("; " .. table.concat(why, "; ")) or ""
+        -- Ratios paired by round, like the rps ones (run.lua's footer says so).
+        local function ratio(key)
+          local r = {}
+          for round = 1, #per.plain do r[round] = per[key][round] / per.plain[round] end
+          return common.median(r)
+        end
+        common.add { section = section, case = "plain proxy (no gate)", metric = metric, unit = "",
+          samples = per.plain, note = base_cg .. extra }
+        common.add { section = section, case = "empty access_by_lua handler", metric = metric, unit = "",
+          samples = per.empty, peer = "plain proxy", ratio = ratio("empty"),
+          note = "access_by_lua_block { local x = 1 }: the floor of any Lua access handler" }
+        common.add { section = section, case = "gate, warm cache", metric = metric, unit = "",
+          samples = per.warm, peer = "plain proxy", ratio = ratio("warm"),
+          note = ("gate - empty handler: %.0f instructions/request"):format(
+            common.median(per.warm) - common.median(per.empty)) }
+        local paired, shown = {}, {}
+        for round = 1, #per.plain do
+          paired[round] = (per.warm[round] / per.plain[round] - 1) * 100
+          shown[round] = ("%.1f"):format(paired[round])
+        end
+        common.add { section = section, case = "gate, warm cache", metric = "instruction overhead", unit = "%",
+          samples = paired, peer = "plain proxy",
+          note = "gate/plain instructions - 1 per round: " .. table.concat(shown, " ")
+            .. "; user-space instructions only: the kernel's share of a proxied request (~90% of its"
+            .. " CPU samples under perf) is not counted, so the rps overhead is far smaller" }
+      end
     end
 
     -- Cold validations/s: n concurrent requests, each with its own
