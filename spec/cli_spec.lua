@@ -59,6 +59,7 @@ describe("genesys-tokens", function()
       local out, _, code = run("--help")
       assert.equal(0, code)
       assert.matches("usage: genesys%-tokens %[options%] COMMAND", out)
+      assert.matches("genesys.tokens.gate (examples/nginx-gate/README.md)", out, 1, true) -- the edge's tool
       for _, c in ipairs { "me", "verify", "revoke-me", "revoke", "timeout" } do
         out, _, code = run(c .. " --help")
         assert.equal(0, code, c)
