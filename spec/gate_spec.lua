@@ -297,6 +297,8 @@ describe("genesys.tokens.gate", function()
 
     it("takes the scheme in any case, and tokens up to 4 KiB; refuses 1 MiB without asking", function()
       assert.equal(200, (get(A, { authorization = "bEaReR   tok-alice" })))
+      assert.equal(200, (raw(A, "GET / HTTP/1.1\r\nHost: gate\r\nAuthorization:\tBearer tok-alice\t\r\n"
+        .. "Connection: close\r\n\r\n"))) -- tabs as the whitespace around the value
       local big = new_token { token = ("k"):rep(4096) }
       for _ = 1, 2 do assert.equal(200, (get(A, { token = big }))) end -- cold, then warm
       assert.equal(1, me_calls(big))
@@ -461,6 +463,54 @@ describe("genesys.tokens.gate", function()
     end)
   end)
 
+  describe("single-flight, harder", function()
+    -- A gate of its own for the duration of `fn`.
+    local function with_gate(o, fn)
+      o.srv = srv
+      local g = gates.start(o)
+      local ok, err = pcall(fn, g)
+      gates.stop(g)
+      assert(ok, err)
+    end
+
+    it("makes one call per token with 4 workers, a herd right after another's answer included", function()
+      with_gate({ workers = 4, settings = 'orgs = "*", retry = false' }, function(g)
+        local tokens = {}
+        for i = 1, 40 do
+          tokens[i] = new_token()
+          local heads = {}
+          for j = 1, 40 do heads[j] = head_with(tokens[i]) end
+          assert.same({ ["200"] = 40 }, answers_by_status((nginx.burst(g.port, heads, 30))))
+        end
+        local calls = {}
+        for _, e in ipairs(fake.log()) do
+          local t = e.headers.authorization:match("^Bearer (.*)$")
+          calls[t] = (calls[t] or 0) + 1
+        end
+        for _, t in ipairs(tokens) do assert.equal(1, calls[t], t) end
+      end)
+    end)
+
+    it("keeps validating when the leading request's client hangs up (lua_check_client_abort on)", function()
+      with_gate({ workers = 1, settings = 'orgs = "*", retry = false, max_pending = 2',
+        http = "lua_check_client_abort on;" }, function(g)
+        fake.configure { latency = 0.3 }
+        local conns = {}
+        for i = 1, 5 do
+          conns[i] = assert(socket.connect("127.0.0.1", g.port))
+          assert(conns[i]:send(head_with(new_token())))
+        end
+        socket.sleep(0.05)
+        for _, c in ipairs(conns) do c:close() end -- two were leading, three were shed
+        socket.sleep(0.5)
+        for _ = 1, 3 do
+          local status = get(g, { token = "tok-alice" })
+          assert.equal(200, status) -- not shed: the two leads ended and were counted out
+        end
+      end)
+    end)
+  end)
+
   describe("forget", function()
     it("drops a token's verdict on every worker", function()
       local token = new_token()
@@ -498,6 +548,7 @@ describe("genesys.tokens.gate", function()
 
   describe("metrics", function()
     it("add up: outcomes, cache results, calls and the latency histogram", function()
+      fake.configure { latency = 0.01 } -- so that the calls' durations add up to more than nginx's 1 ms clock
       local before = metrics(A)
       assert.equal(200, (get(A, { token = "tok-admin" })))   -- miss, 2xx
       assert.equal(200, (get(A, { token = "tok-admin" })))   -- hit
@@ -517,7 +568,7 @@ describe("genesys.tokens.gate", function()
       assert.equal(1, d('genesys_gate_genesys_calls_total{status="5xx"}'))
       assert.equal(3, d("genesys_gate_genesys_call_seconds_count"))
       assert.equal(3, d('genesys_gate_genesys_call_seconds_bucket{le="+Inf"}'))
-      assert.is_true(d("genesys_gate_genesys_call_seconds_sum") > 0)
+      assert.is_true(d("genesys_gate_genesys_call_seconds_sum") >= 0.03)
       local last = 0
       for le in text:gmatch('genesys_gate_genesys_call_seconds_bucket{le="([^"]+)"}') do
         local v = after['genesys_gate_genesys_call_seconds_bucket{le="' .. le .. '"}']

@@ -77,6 +77,13 @@ describe("gate settings", function()
     { { headers = { org = "X Org" } }, "headers.org must be a header name" },
     { { headers = { org = "X-Org\r\nEvil: 1" } }, "headers.org must be a header name" },
     { { headers = { org = 5 } }, "headers.org must be a header name" },
+    { { orgs = { ACME, "*" } }, 'setting \'orgs\' lists "*": for every organization, write orgs = "*"' },
+    { { headers = { org = "Authorization" } }, "headers.org may not be Authorization" },
+    { { headers = { scopes = "content-length" } }, "headers.scopes may not be content-length" },
+    { { headers = { home_org = "Host" } }, "headers.home_org may not be Host" },
+    { { headers = { org = "-" } }, "headers.org must be a header name" },
+    { { headers = { org = "X-Id", oauth_client = "x-id" } }, "have one name: " },
+    { { headers = { org = "X-Genesys-Scopes", scopes = true } }, "have one name: " },
     { { retry = true }, "setting 'retry' must be a table" },
     { { retry = { tries = 2 } }, "unknown retry option 'tries'" },
     { { region = "mars-north-9", base_url = false }, "region" },
@@ -160,6 +167,11 @@ describe("gate verdicts", function()
     text, keep = verdict.judge(info { dateTokenIdles = "2027-01-15T07:00:00.000Z" }, s, NOW) -- already past
     assert.equal(verdict.ALLOWED, verdict.read(text))
     assert.is_nil(keep) -- answered, not cached
+    -- dates no token has: the fields stay where they are
+    for _, date in ipairs { "1000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z" } do
+      text = verdict.judge(info { dateTokenIdles = date }, s, NOW)
+      assert.same({ ACME, "web", "home", "a b c" }, { verdict.identity(text) }, date)
+    end
     assert.equal(90, select(2, verdict.judge(info { dateTokenIdles = "not a date" }, s, NOW)))
   end)
 

@@ -36,7 +36,7 @@ local key_of     -- token -> its key in the dict, under a secret made at setup a
 local dict, counters
 local client     -- one per worker, made on its first validation (no handle crosses fork())
 local flights = {} -- this worker's validations in flight, by key
-local pending = 0  -- how many
+local leading = {} -- the deadlines of those it leads (not waits for), by flight id
 local flight_seq = 0
 
 local function read_secret()
@@ -79,6 +79,10 @@ function gate.setup(opts)
   if not ngx or ngx.get_phase() ~= "init" then
     error("genesys.tokens.gate: call setup from init_by_lua, so that every worker shares its cache key", 2)
   end
+  if require("ngx.process").type() == "worker" then -- lua_code_cache off runs init_by_lua in each worker
+    error("genesys.tokens.gate: setup ran in a worker (lua_code_cache off?): the workers would not share "
+      .. "their cache key, and would not see nginx's environment", 2)
+  end
   local s = settings.parse(opts, 2)
   dict = shared_dict(s.dict, "setting 'dict'")
   counters = metrics.new(shared_dict(s.metrics_dict, "setting 'metrics_dict'"))
@@ -102,7 +106,7 @@ function gate.setup(opts)
   end
 
   key_of = keyer(read_secret())
-  S, client, flights, pending = s, nil, {}, 0
+  S, client, flights, leading = s, nil, {}, {}
   ngx.log(ngx.NOTICE, "genesys gate: checking tokens at ", s.base_url_shown)
 end
 
@@ -131,7 +135,7 @@ end
 local function bearer_token()
   local value = ngx.var.http_authorization
   if not value or #value > MAX_TOKEN + 64 then return nil end
-  local token = value:match("^[Bb][Ee][Aa][Rr][Ee][Rr] +([%w%-%._~%+/]+=*) *$")
+  local token = value:match("^[ \t]*[Bb][Ee][Aa][Rr][Ee][Rr] +([%w%-%._~%+/]+=*)[ \t]*$")
   if not token or #token > MAX_TOKEN then return nil end
   return token
 end
@@ -201,18 +205,46 @@ local function follow(leader, lock, deadline)
   return true, nil, "timed out waiting for another worker's validation"
 end
 
+local SHED = "max_pending validations in flight"
+
+-- How many validations this worker leads now. An entry whose deadline
+-- passed belongs to a request thread that was killed before it could
+-- remove it: it no longer counts.
+local function leading_count(now)
+  local n = 0
+  for id, deadline in pairs(leading) do
+    if deadline < now then leading[id] = nil else n = n + 1 end
+  end
+  return n
+end
+
+local function is_fresh(text)
+  local _, fresh_until = verdict.read(text)
+  return fresh_until > ngx.now()
+end
+
 -- The verdict for `key` across workers: leads the call when no worker
--- does, else waits for the one that does. The 5th result says which.
-local function across_workers(s, key, token)
-  local deadline = ngx.now() + s.flight_bound
+-- does, else waits for the one that does. The 4th result is the cache
+-- result: "miss" (led it), "wait", "hit" (another worker's answer came
+-- in meanwhile) or "shed".
+local function across_workers(s, key, token, deadline)
   local lock = LOCK .. key
   repeat
+    if leading_count(ngx.now()) >= s.max_pending then return nil, SHED, 1, "shed" end
     flight_seq = flight_seq + 1
     local id = ngx.worker.pid() .. ":" .. flight_seq
     local locked, err = dict:add(lock, id, s.flight_bound)
     if locked or err ~= "exists" then
+      -- The worker that held the lock a moment ago may have just cached its answer.
+      local cached = dict:get(key)
+      if cached and is_fresh(cached) then
+        if locked then dict:delete(lock) end
+        return cached, nil, nil, "hit"
+      end
       if not locked then ngx.log(ngx.WARN, "genesys gate: validating without a lock: ", err) end
+      leading[id] = deadline
       local text, problem, retry_after = lead(s, key, token, id, locked and lock)
+      leading[id] = nil
       return text, problem, retry_after, "miss"
     end
     local leader = dict:get(lock)
@@ -224,25 +256,27 @@ local function across_workers(s, key, token)
   return nil, "timed out waiting for another worker's validation", nil, "wait"
 end
 
+local function keep_running() end
+
 -- The verdict for `key`: this worker's requests for one token share one
--- validation. Returns text, problem, retry_after, and the cache result
--- ("miss", "wait" or "shed").
+-- validation. Returns text, problem, retry_after, and the cache result.
 local function validate(s, key, token)
+  local now = ngx.now()
   local f = flights[key]
-  if f then
+  if f and f.deadline > now then
     f.waiters = f.waiters + 1
-    if not f.sema:wait(s.flight_bound) then
+    if not f.sema:wait(f.deadline - now) then
       return nil, "timed out waiting for another request's validation", nil, "wait"
     end
     return f.text, f.problem, f.retry_after, "wait"
   end
-  if pending >= s.max_pending then
-    return nil, "max_pending validations in flight", 1, "shed"
-  end
-  f = { sema = require("ngx.semaphore").new(), waiters = 0 }
-  flights[key], pending = f, pending + 1
-  local ok, text, problem, retry_after, how = pcall(across_workers, s, key, token)
-  flights[key], pending = nil, pending - 1
+  -- Others may come to wait on this request: with lua_check_client_abort
+  -- on, its client hanging up must not kill it before it answers them.
+  ngx.on_abort(keep_running)
+  f = { sema = require("ngx.semaphore").new(), waiters = 0, deadline = now + s.flight_bound }
+  flights[key] = f
+  local ok, text, problem, retry_after, how = pcall(across_workers, s, key, token, f.deadline)
+  if flights[key] == f then flights[key] = nil end
   if not ok then
     text, problem, retry_after, how = nil, "the gate failed: " .. tostring(text), nil, "miss"
   end
@@ -278,7 +312,7 @@ end
 
 local function unavailable(s, problem, retry_after)
   counters:request("unavailable")
-  ngx.log(problem == "max_pending validations in flight" and ngx.INFO or ngx.WARN,
+  ngx.log(problem == SHED and ngx.INFO or ngx.WARN,
     "genesys gate: no verdict, answering 503: ", problem)
   if retry_after then
     ngx.header["Retry-After"] = ("%d"):format(math.min(math.max(math.ceil(retry_after), 0), s.max_retry_after))

@@ -89,9 +89,17 @@ end
 local function check_header_name(value, what, level)
   -- Letters, digits and dashes: nginx's $http_ variables then find every
   -- spelling of it, underscores for dashes included.
-  if type(value) ~= "string" or not value:find("^[%w%-]+$") or #value > 256 then
+  if type(value) ~= "string" or not value:find("^%w[%w%-]*$") or #value > 256 then
     fail(what .. " must be a header name (letters, digits, dashes) or false", level + 1)
   end
+end
+
+-- Headers nginx, the proxy or the gate itself own: an identity header of
+-- one of these names would break the request or be dropped on the way.
+local RESERVED = {}
+for name in ([[authorization host content-length content-type transfer-encoding connection keep-alive
+  te trailer upgrade expect cookie proxy-authorization proxy-connection]]):gmatch("%S+") do
+  RESERVED[name] = true
 end
 
 local function headers_setting(value, level)
@@ -103,8 +111,19 @@ local function headers_setting(value, level)
         level + 1)
     end
     if v == true then v = settings.DEFAULT_HEADER_NAMES[k] end
-    if v ~= false then check_header_name(v, ("headers.%s"):format(k), level + 1) end
+    if v ~= false then
+      check_header_name(v, ("headers.%s"):format(k), level + 1)
+      if RESERVED[v:lower()] then fail(("headers.%s may not be %s"):format(k, v), level + 1) end
+    end
     out[k] = v
+  end
+  local seen = {}
+  for k, v in pairs(out) do
+    if v then
+      local lower = v:lower():gsub("_", "-")
+      if seen[lower] then fail(("headers.%s and headers.%s have one name: %s"):format(seen[lower], k, v), level + 1) end
+      seen[lower] = k
+    end
   end
   return out
 end
@@ -140,6 +159,7 @@ function settings.parse(opts, level)
     s.org_set = nil
   elseif type(s.orgs) == "table" then
     s.org_set = check_list(s.orgs, "orgs", level)
+    if s.org_set["*"] then fail('setting \'orgs\' lists "*": for every organization, write orgs = "*"', level) end
   else
     fail("setting 'orgs' must be a list of organization ids or \"*\", got " .. type(s.orgs)
       .. (type(s.orgs) == "string" and (" " .. ("%q"):format(s.orgs:sub(1, 64))) or ""), level)

@@ -17,7 +17,9 @@ verdict.REFUSED = "R"            -- Genesys Cloud answered 401
 local TIME_WIDTH = 14
 local IDENTITY_AT = 2 + 2 * TIME_WIDTH
 
-local function stamp(t) return ("%014.3f"):format(t) end
+-- Clamped, so that every stamp has its 14 characters (a date Genesys
+-- would never send, before 1653 or past 2286, must not shift the fields).
+local function stamp(t) return ("%014.3f"):format(math.max(0, math.min(t, 9999999999.999))) end
 
 -- Seconds since the epoch of an ISO 8601 UTC date-time as Genesys sends
 -- them ("2031-01-01T12:00:00.000Z", or with a +hh:mm offset), or nil.
