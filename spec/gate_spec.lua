@@ -430,7 +430,7 @@ describe("genesys.tokens.gate", function()
     end)
 
     it("shares a refusal, and a failure, the same way", function()
-      fake.configure { latency = 0.2 }
+      fake.configure { latency = 0.5 } -- every request arrives while the one call runs
       assert.same({ ["401"] = 200 }, herd(A, "tok-herd-unknown", 200))
       assert.equal(1, me_calls("tok-herd-unknown"))
       fake.fault { kind = "status", status = 503, times = 1 }
@@ -440,7 +440,7 @@ describe("genesys.tokens.gate", function()
     end)
 
     it("caps cold validations in flight per worker at max_pending: 503 with Retry-After: 1 beyond", function()
-      fake.configure { latency = 0.5 }
+      fake.configure { latency = 1 } -- every request arrives while the first leads run
       local heads = {}
       for i = 1, 30 do
         local token = new_token { scopes = { "users:readonly", "oauth" } }
@@ -502,7 +502,7 @@ describe("genesys.tokens.gate", function()
         end
         socket.sleep(0.05)
         for _, c in ipairs(conns) do c:close() end -- two were leading, three were shed
-        socket.sleep(0.5)
+        socket.sleep(1) -- the two leads (0.3 s) are over
         for _ = 1, 3 do
           local status = get(g, { token = "tok-alice" })
           assert.equal(200, status) -- not shed: the two leads ended and were counted out
@@ -523,17 +523,22 @@ describe("genesys.tokens.gate", function()
       for _ = 1, 5 do assert.equal(401, (get(A, { token = token }))) end
     end)
 
-    it("keeps a validation in flight while forget runs from caching its answer", function()
-      fake.configure { latency = 0.6 }
+    it("keeps a validation in flight while forget runs from caching or sharing its answer", function()
+      fake.configure { latency = 0.8 } -- A's timeout is 1 s
       local token = new_token()
       sent[#sent + 1] = token
       local conn = assert(socket.connect("127.0.0.1", A.port))
       conn:settimeout(TIMEOUT)
       assert(conn:send(head_with(token)))
-      socket.sleep(0.2) -- the validation is under way
+      socket.sleep(0.3) -- the validation is under way
       assert.equal(200, (nginx.request(A.url .. "/_spec/forget", "GET", nil, TIMEOUT, { ["x-forget"] = token })))
+      local late = assert(socket.connect("127.0.0.1", A.port)) -- after the forget: it must not get the old answer
+      late:settimeout(TIMEOUT)
+      assert(late:send(head_with(token)))
       assert.matches("^HTTP/1%.1 200", conn:receive("*a")) -- that request began before the forget
+      assert.matches("^HTTP/1%.1 503", late:receive("*a"))
       conn:close()
+      late:close()
       fake.configure { latency = 0 }
       assert.equal(200, (get(A, { token = token })))
       assert.equal(2, me_calls(token)) -- asked again: the first answer was not cached
@@ -634,6 +639,7 @@ describe("genesys.tokens.gate", function()
         local log = assert(nginx.read_file(C.dir .. "/error.log"))
         assert.matches("genesys gate: checking tokens at http://127.0.0.1:" .. closed, log, 1, true)
         assert.matches("no verdict, answering 503", log, 1, true)
+        assert.is_nil(log:find("tok-alice", 1, true))
       end)
       gates.stop(C)
       assert(ok, err)

@@ -110,9 +110,14 @@ describe("gate settings", function()
 
   it("read GENESYSCLOUD_BASE_URL when neither region nor base_url is set", function()
     local s = settings.parse { orgs = "*" }
-    assert.is_string(s.base_url_shown) -- us-east-1 unless the environment says otherwise
-    local env = os.getenv("GENESYSCLOUD_BASE_URL")
-    if env and env ~= "" then assert.equal(env, s.base_url) end
+    local env, region = os.getenv("GENESYSCLOUD_BASE_URL"), os.getenv("GENESYSCLOUD_REGION")
+    if env and env ~= "" then
+      assert.equal(env, s.base_url)
+    elseif not region or region == "" then
+      assert.equal("https://api.mypurecloud.com", s.base_url_shown) -- us-east-1
+    end
+    -- a setting wins over the environment
+    assert.equal("http://127.0.0.1:9", settings.parse({ orgs = "*", base_url = "http://127.0.0.1:9" }).base_url_shown)
   end)
 
   it("name headers true by their default names, and false leaves one out", function()

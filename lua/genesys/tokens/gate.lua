@@ -173,12 +173,19 @@ local function lead(s, key, token, id, lock)
   if text and keep then
     local stored, why = dict:set(key, text, keep)
     if not stored then ngx.log(ngx.WARN, "genesys gate: could not cache a verdict: ", why) end
-    local forgot = dict:get(FORGOT .. key)
-    if forgot and forgot >= started then dict:delete(key) end -- forget() ran during the call
   end
-  dict:set(RESULT .. id, text and ("V" .. text) or ("N" .. (retry_after or "") .. "\t" .. problem), RESULT_TTL)
+  -- forget() ran during the call: the answer is this request's alone, and
+  -- the requests waiting on it get none (they may have come after the forget).
+  local forgot = dict:get(FORGOT .. key)
+  local shared, shared_problem = text, problem
+  if forgot and forgot >= started then
+    dict:delete(key)
+    shared, shared_problem = nil, "the token was forgotten during its validation"
+  end
+  dict:set(RESULT .. id, shared and ("V" .. shared) or ("N" .. (retry_after or "") .. "\t" .. shared_problem),
+    RESULT_TTL)
   if lock then dict:delete(lock) end
-  return text, problem, retry_after
+  return text, problem, retry_after, shared, shared_problem
 end
 
 local function read_result(r)
@@ -230,7 +237,6 @@ end
 local function across_workers(s, key, token, deadline)
   local lock = LOCK .. key
   repeat
-    if leading_count(ngx.now()) >= s.max_pending then return nil, SHED, 1, "shed" end
     flight_seq = flight_seq + 1
     local id = ngx.worker.pid() .. ":" .. flight_seq
     local locked, err = dict:add(lock, id, s.flight_bound)
@@ -242,10 +248,14 @@ local function across_workers(s, key, token, deadline)
         return cached, nil, nil, "hit"
       end
       if not locked then ngx.log(ngx.WARN, "genesys gate: validating without a lock: ", err) end
+      if leading_count(ngx.now()) >= s.max_pending then -- only a lead takes a place
+        if locked then dict:delete(lock) end
+        return nil, SHED, 1, "shed"
+      end
       leading[id] = deadline
-      local text, problem, retry_after = lead(s, key, token, id, locked and lock)
+      local text, problem, retry_after, shared, shared_problem = lead(s, key, token, id, locked and lock)
       leading[id] = nil
-      return text, problem, retry_after, "miss"
+      return text, problem, retry_after, "miss", shared, shared_problem
     end
     local leader = dict:get(lock)
     if leader then
@@ -275,12 +285,14 @@ local function validate(s, key, token)
   ngx.on_abort(keep_running)
   f = { sema = require("ngx.semaphore").new(), waiters = 0, deadline = now + s.flight_bound }
   flights[key] = f
-  local ok, text, problem, retry_after, how = pcall(across_workers, s, key, token, f.deadline)
+  local ok, text, problem, retry_after, how, shared, shared_problem =
+    pcall(across_workers, s, key, token, f.deadline)
   if flights[key] == f then flights[key] = nil end
   if not ok then
     text, problem, retry_after, how = nil, "the gate failed: " .. tostring(text), nil, "miss"
   end
-  f.text, f.problem, f.retry_after = text, problem, retry_after
+  if how ~= "miss" then shared, shared_problem = text, problem end
+  f.text, f.problem, f.retry_after = shared, shared_problem, retry_after
   if f.waiters > 0 then f.sema:post(f.waiters) end
   return text, problem, retry_after, how
 end
