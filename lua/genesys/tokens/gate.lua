@@ -99,10 +99,11 @@ function gate.setup(opts)
   -- The identity headers the gate sets, as nginx's $http_ variables
   -- (which match dashes and underscores alike): whatever the client sent
   -- under these names is removed.
-  s.strip = {}
+  s.strip, s.strip_names = {}, {}
   for _, h in ipairs(s.forward) do
     local lower = h.name:lower()
     s.strip[#s.strip + 1] = { lower = lower, var = "http_" .. lower:gsub("-", "_") }
+    s.strip_names[lower] = true
   end
 
   key_of = keyer(read_secret())
@@ -123,10 +124,8 @@ local function strip_identity(s)
     if ngx.var[s.strip[i].var] ~= nil then found = true break end
   end
   if not found then return end
-  local names = {}
-  for _, h in ipairs(s.strip) do names[h.lower] = true end
   for name in pairs(ngx.req.get_headers(0, true)) do
-    if names[name:lower():gsub("_", "-")] then ngx.req.clear_header(name) end
+    if s.strip_names[name:lower():gsub("_", "-")] then ngx.req.clear_header(name) end
   end
 end
 
