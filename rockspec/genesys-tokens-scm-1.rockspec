@@ -24,8 +24,12 @@ dependencies = {
   "lua-cjson",
 }
 
+-- The library alone: luarocks looks for a header only under <prefix>/include,
+-- and Debian keeps curl.h under include/x86_64-linux-gnu/ (which the compiler
+-- searches by itself), so declaring the header would fail there. luarocks
+-- finds libcurl.so in lib/x86_64-linux-gnu/ on its own.
 external_dependencies = {
-  CURL = { header = "curl/curl.h" },
+  CURL = { library = "curl" },
 }
 
 build = {
@@ -51,6 +55,9 @@ build = {
     ["genesys.tokens.core"] = {
       sources = { "src/gt_buffer.c", "src/gt_url.c", "src/gt_headers.c", "src/gt_transfer.c", "src/gt_client.c",
         "src/lua_core.c" },
+      -- <prefix>/include of the libcurl found (or CURL_INCDIR): needed when
+      -- curl lives elsewhere (CURL_DIR=/opt/curl); /usr/include is a system
+      -- directory the compiler already searches.
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
       libraries = { "curl" },
