@@ -5,8 +5,9 @@
  * runs to completion inside gt_* calls; only then does this file touch the
  * Lua stack, so no Lua error ever unwinds through libcurl. Written against
  * the API common to Lua 5.1-5.4 and LuaJIT, so no compat shim is needed. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep, sigaction */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -667,6 +668,52 @@ static int core_sleep(lua_State *L) {
   return 1;
 }
 
+/* For a command-line program (the genesys-tokens command): SIGINT, SIGTERM
+ * and SIGHUP then do what lua.c does for Ctrl-C, set a hook that raises
+ * "interrupted!" at the main thread's next instruction, so a wait or a
+ * transfer stops as it does on Ctrl-C. Unlike lua.c's signal(), sigaction
+ * without SA_RESTART also ends a blocking read; SA_RESETHAND gives a
+ * second signal of a kind its default action, so it always ends the
+ * process. One program, one set of handlers: the state is process-wide. */
+static lua_State *volatile signal_state;
+static volatile sig_atomic_t signal_caught;
+
+static void signal_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+static void on_signal(int signo) {
+  signal_caught = signo;
+  lua_sethook(signal_state, signal_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* core.catch_signals(): installs those handlers, for the main thread. */
+static int core_catch_signals(lua_State *L) {
+  static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction sa;
+  size_t i;
+  signal_state = main_thread(L);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
+    if (sigaction(signals[i], &sa, NULL) != 0)
+      return luaL_error(L, "sigaction: %s", strerror(errno));
+  return 0;
+}
+
+/* core.caught_signal() -> the number of the signal caught, or nil. */
+static int core_caught_signal(lua_State *L) {
+  if (signal_caught)
+    lua_pushinteger(L, (lua_Integer)signal_caught);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 static void push_count(lua_State *L, long long v) {
   if (v < 0)
     lua_pushnil(L);
@@ -762,6 +809,8 @@ GT_EXPORT int luaopen_genesys_tokens_core(lua_State *L) {
     {"header", core_header},
     {"now", core_now},
     {"sleep", core_sleep},
+    {"catch_signals", core_catch_signals},
+    {"caught_signal", core_caught_signal},
     {NULL, NULL}
   };
   char agent[96];
