@@ -256,6 +256,31 @@ describe("revoke_many", function()
     assert(c:me(), "the client still works")
   end)
 
+  it("stops when on_progress returns false: in-flight requests finish and are reported, the rest end stopped", function()
+    local ids = fake.add_users { count = 20, prefix = "f-" }
+    fake.configure { latency = 0.05 }
+    local seen, calls = {}, 0
+    local results = assert(client():revoke_many(ids, { concurrency = 4, on_progress = function(_, _, id, ok)
+      calls = calls + 1
+      seen[id] = ok
+      if calls == 3 then return false end
+    end }))
+    local revoked = fake.revocations()
+    assert.equal("on_progress returned false", results.stopped)
+    assert.is_true(calls >= 3 and calls <= 3 + 4, "calls " .. calls)
+    for _, r in ipairs(results) do
+      if r.ok then
+        assert.is_true(seen[r.id], r.id .. " revoked but never reported")
+        assert.equal(1, revoked[r.id])
+      else
+        assert.equal("stopped", r.err.kind, r.id)
+        assert.is_nil(revoked[r.id], r.id .. " was sent after the stop")
+      end
+    end
+    assert.equal(calls, results.succeeded)
+    assert.equal(20 - calls, results.failed)
+  end)
+
   it("an empty list is a no-op", function()
     local results = assert(client():revoke_many {})
     assert.equal(0, #results)

@@ -147,13 +147,17 @@ function bulk.run(ctx, user_ids, opts, level)
   local total = #queue + results.invalid
   local done = 0
 
-  local progress_error
+  -- on_progress stops the run by raising (the error then reaches the
+  -- caller) or by returning false (revoke_many returns): either way
+  -- nothing new starts and what is in flight finishes.
+  local progress_error, stop_asked, stopping = nil, false, false
   local function progress(id, ok, err)
     done = done + 1
     if opts.on_progress and not progress_error then
       local fine, message = pcall(opts.on_progress, done, total, id, ok, err)
       if not fine and errors.interrupted(message) then error(message, 0) end -- Ctrl-C: the run stops now
-      if not fine then progress_error = message end
+      if not fine then progress_error, stopping = message, true end
+      if fine and message == false then stop_asked, stopping = true, true end
     end
   end
   for i = 1, n do
@@ -280,7 +284,7 @@ function bulk.run(ctx, user_ids, opts, level)
 
   -- One step: start what may start, then collect what finished. Returns
   -- false when everything is done.
-  local stopping, timed_out = false, false
+  local timed_out = false
   local function step()
     local t = now()
     if t >= deadline then
@@ -334,7 +338,6 @@ function bulk.run(ctx, user_ids, opts, level)
   local function loop()
     for _ = 1, 1e9 do
       if not step() then return end
-      if progress_error and not stopping then stopping = true end
     end
   end
   local ran, stop_error = pcall(loop)
@@ -380,6 +383,7 @@ function bulk.run(ctx, user_ids, opts, level)
     misuse(results.stopped, level)
   end
   if ended then results.stopped = "the run's deadline passed" end
+  if stop_asked then results.stopped = "on_progress returned false" end
   return results
 end
 
