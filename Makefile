@@ -126,6 +126,8 @@ install: $(MODULE)
 	install -m 0644 lua/genesys/tokens/transport/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/transport/
 	install -d $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/gate
 	install -m 0644 lua/genesys/tokens/gate/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/gate/
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/cli
+	install -m 0644 lua/genesys/tokens/cli/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/cli/
 	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/genesys-tokens > $(DESTDIR)$(BINDIR)/genesys-tokens
 	chmod 0755 $(DESTDIR)$(BINDIR)/genesys-tokens
 

@@ -1,17 +1,47 @@
 -- The genesys-tokens command: the Tokens calls for an operator at a shell,
 -- and bulk revocation with a progress bar, a report and resume.
--- bin/genesys-tokens calls cli.main(arg); it returns the exit code:
--- 0 all done, 1 an API error, 2 a usage error, 3 a partial failure in bulk,
--- 130 interrupted (Ctrl-C).
+-- bin/genesys-tokens calls cli.main(arg), which returns the exit code
+-- (cli.EXIT). Every failure is one line on stderr; nothing it prints ever
+-- holds a secret given to it.
 local core = require "genesys.tokens.core"
 local errors = require "genesys.tokens.errors"
-local json = require "genesys.tokens.json"
-local options = require "genesys.tokens.options"
+local flags = require "genesys.tokens.cli.flags"
+local ids_input = require "genesys.tokens.cli.ids"
+local report = require "genesys.tokens.cli.report"
 local tokens = require "genesys.tokens"
 
 local cli = {}
 
-local OK, API_ERROR, USAGE, PARTIAL, INTERRUPTED = 0, 1, 2, 3, 130
+-- The exit codes, as --help and the README list them; a signal gives
+-- 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+cli.EXIT = {
+  ok = 0,        -- done; verify: the token is valid
+  failed = 1,    -- the API call failed; verify: the token is invalid
+  usage = 2,     -- a usage error (and an id that cannot be one)
+  partial = 3,   -- some users of a revoke were not revoked
+  unsure = 4,    -- verify could not tell (no answer, a server error)
+  output = 5,    -- the report or standard output could not be written
+  internal = 70, -- a bug in this command
+}
+local EXIT = cli.EXIT
+local SIGNALS = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
+
+local OPTIONS_HELP = [[
+options (each also read from the environment variable beside it):
+  --region REGION       e.g. eu-west-1, mypurecloud.ie   GENESYSCLOUD_REGION
+  --base-url URL        an API base URL or gateway       GENESYSCLOUD_BASE_URL
+  --login-url URL       where to log in, if not beside   GENESYS_TOKENS_LOGIN_URL
+  --token TOKEN         an access token                  GENESYSCLOUD_ACCESS_TOKEN
+  --client-id ID        an OAuth client (client credentials)  GENESYSCLOUD_OAUTHCLIENT_ID
+  --client-secret SECRET  its secret                     GENESYSCLOUD_OAUTHCLIENT_SECRET
+  --timeout SECONDS     per request (default 16)         GENESYS_TOKENS_TIMEOUT
+  --ca-file FILE        CA certificates to trust         GENESYS_TOKENS_CA_FILE
+  --proxy URL           an HTTP(S) proxy                 GENESYS_TOKENS_PROXY
+  --allow-http          allow http:// to a non-loopback host  GENESYS_TOKENS_ALLOW_HTTP=1
+  --log-level LEVEL     none, error, debug or trace, to stderr  GENESYS_TOKENS_LOG_LEVEL
+  -h, --help            this help, or a command's: genesys-tokens revoke --help
+  --version
+]]
 
 local HELP = {
   main = [[
@@ -21,46 +51,43 @@ The Genesys Cloud Tokens API from a shell.
 
 commands:
   me                      who this token is: organization, OAuth client, scopes
-  verify                  is this token valid? (exit 0 if so, 1 if not)
+  verify                  is this token valid? (exit 0 valid, 1 invalid, 4 unknown)
   revoke-me               log this token out
   revoke USER_ID...       end every session of these users (also --file FILE)
   timeout get             the organization's idle-token timeout
   timeout set --seconds N [--enable|--disable]
 
-options (each also read from the environment):
-  --region REGION         e.g. eu-west-1, mypurecloud.ie   (GENESYSCLOUD_REGION)
-  --base-url URL          an API base URL or gateway       (GENESYSCLOUD_BASE_URL)
-  --token TOKEN           an access token                  (GENESYSCLOUD_ACCESS_TOKEN)
-  --client-id ID          an OAuth client, client credentials (GENESYSCLOUD_OAUTHCLIENT_ID)
-  --client-secret SECRET  its secret                       (GENESYSCLOUD_OAUTHCLIENT_SECRET)
-  --timeout SECONDS       per request (default 16)
-  -h, --help              this help, or a command's: genesys-tokens revoke --help
-  --version
+]] .. OPTIONS_HELP .. [[
 
-Secrets given as flags are visible to other users of this machine (ps):
-prefer the environment variables. No secret is ever printed.
+A flag wins over its variable. --client-id or --client-secret as a flag
+takes the other from the environment, never a token; --token as a flag
+ignores an OAuth client there. Secrets given as flags are visible to other
+users of this machine (ps): prefer the environment. No secret is printed.
 
-exit codes: 0 done, 1 API error, 2 usage error, 3 some revocations failed,
-130 interrupted.
+exit codes: 0 done, 1 API error (verify: invalid), 2 usage error,
+3 some revocations failed, 4 verify could not tell, 5 the report or the
+output could not be written, 70 internal error, 130 SIGINT (Ctrl-C),
+143 SIGTERM, 129 SIGHUP.
 
 To check tokens at the edge instead, inside nginx: the module
 genesys.tokens.gate (examples/nginx-gate/README.md).
 ]],
   me = [[
-usage: genesys-tokens me [--json]
+usage: genesys-tokens me [--json] [options]
 
 Shows the token's organization, home organization, OAuth client and
 scopes (GET /api/v2/tokens/me, without resetting the idle timer).
-  --json    the TokenInfo JSON as the API sent it
+  --json    the TokenInfo JSON as the API sent it     GENESYS_TOKENS_JSON=1
 ]],
   verify = [[
-usage: genesys-tokens verify
+usage: genesys-tokens verify [options]
 
-Checks the token (HEAD /api/v2/tokens/me): prints "valid" and exits 0, or
-"invalid" and exits 1; any other failure exits 1 with the error.
+Checks the token (HEAD /api/v2/tokens/me): prints "valid" and exits 0,
+or "invalid" and exits 1 (the API said 401). When it cannot tell (no
+answer, a timeout, a server error, a rate limit), it says why and exits 4.
 ]],
   ["revoke-me"] = [[
-usage: genesys-tokens revoke-me
+usage: genesys-tokens revoke-me [options]
 
 Logs this token out (DELETE /api/v2/tokens/me).
 ]],
@@ -70,96 +97,65 @@ usage: genesys-tokens revoke USER_ID... [options]
 
 Ends every session of each user (DELETE /api/v2/tokens/{userId}), many
 at once, at the platform's rate limit.
-  --file FILE         one user id per line; - for standard input; blank
-                      lines and lines starting with # are ignored
+  --file FILE         one user id a line, - for standard input; a BOM,
+                      CRLF, blank lines and # comments (a line of its own,
+                      or after a space) are fine       GENESYS_TOKENS_FILE
   --concurrency N     requests in flight at once (default 8, at most 256)
+                                                       GENESYS_TOKENS_CONCURRENCY
   --report FILE       append one JSON line per user as each finishes
-  --resume FILE       skip the users a previous report says are done (and
-                      append to it, unless --report names another file)
-  --quiet             no progress output
+                                                       GENESYS_TOKENS_REPORT
+  --resume FILE       skip the users a previous report says are revoked
+                      (and append to it, unless --report names another)
+                                                       GENESYS_TOKENS_RESUME
+  --quiet             no progress output               GENESYS_TOKENS_QUIET=1
 
+An id with an invisible or control character, or bytes that are not
+UTF-8, is not sent: it is reported as invalid, those characters escaped.
 Progress goes to standard error: a bar with rate and ETA on a terminal,
-a line every few seconds otherwise. Ctrl-C stops at once (requests in
-flight are abandoned and reported as not revoked), flushes the report and
-exits 130; run again with --resume to go on.
+a line every few seconds otherwise. If the report cannot be written (a
+full disk), nothing new starts, what is in flight finishes and is listed
+on stderr, and it exits 5. Ctrl-C (or SIGTERM) stops at once: requests in
+flight are abandoned and reported as not revoked, the report is flushed,
+and it exits 130 (143); run again with --resume to go on.
 ]],
   timeout = [[
-usage: genesys-tokens timeout get [--json]
-       genesys-tokens timeout set --seconds N [--enable|--disable]
+usage: genesys-tokens timeout get [--json] [options]
+       genesys-tokens timeout set --seconds N [--enable|--disable] [options]
 
 Reads or sets the organization's idle-token timeout
 (GET/PUT /api/v2/tokens/timeout; 300 to 28800 seconds).
 ]],
 }
 
--- Options that take a value, and the flags that do not.
-local VALUED = {
-  ["--region"] = "region", ["--base-url"] = "base_url", ["--token"] = "access_token",
-  ["--client-id"] = "client_id", ["--client-secret"] = "client_secret", ["--timeout"] = "timeout",
-  ["--file"] = "file", ["--report"] = "report", ["--resume"] = "resume",
-  ["--concurrency"] = "concurrency", ["--seconds"] = "seconds",
-}
-local FLAGS = {
-  ["--json"] = "json", ["--enable"] = "enable", ["--disable"] = "disable", ["--quiet"] = "quiet",
-  ["--help"] = "help", ["-h"] = "help", ["--version"] = "version",
-}
+---------------------------------------------------------------- output
 
-local function parse(argv)
-  local o, words = {}, {}
-  local i, only_words = 1, false
-  while argv[i] ~= nil do
-    local a = argv[i]
-    if only_words or a == "-" or a:sub(1, 1) ~= "-" then
-      words[#words + 1] = a
-    elseif a == "--" then
-      only_words = true
-    else
-      local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
-      name = name or a
-      if VALUED[name] then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then return nil, name .. " needs a value" end
-        end
-        o[VALUED[name]] = value
-      elseif FLAGS[name] and value == nil then
-        o[FLAGS[name]] = true
-      else
-        return nil, "unknown option " .. name
-      end
-    end
-    i = i + 1
-  end
-  return o, words
+local secrets = {} -- the secrets in play, kept out of everything printed
+local bar_open = false -- a progress bar is drawn on the current line
+
+local function scrub(...)
+  local text = table.concat({ ... })
+  return errors.redact(text, secrets)
 end
 
-local function say(...) io.stdout:write(...) io.stdout:write("\n") end
-local function complain(...) io.stderr:write("genesys-tokens: ", ...) io.stderr:write("\n") end
+local function say(...) io.stdout:write(scrub(...), "\n") end
+
+local function complain(...)
+  if bar_open then io.stderr:write("\n") bar_open = false end
+  io.stderr:write("genesys-tokens: ", scrub(...):gsub("[\r\n]+", " "), "\n")
+end
 
 local function usage_error(message, command)
-  complain(message)
-  io.stderr:write(("(see genesys-tokens %s--help)\n"):format(command and command .. " " or ""))
-  return USAGE
+  complain(message, (" (see genesys-tokens %s--help)"):format(command and command .. " " or ""))
+  return EXIT.usage
 end
 
--- A misuse error from the library without its Lua position.
+-- A library error or misuse message without its Lua position.
 local function bare(message)
   return (tostring(message):gsub("^[^:]*:%d+: ", ""):gsub("^genesys%.tokens: ", ""))
 end
 
-local function client_from(o)
-  local opts = {}
-  for _, key in ipairs { "region", "base_url", "access_token", "client_id", "client_secret" } do
-    opts[key] = o[key]
-  end
-  if o.timeout then
-    opts.timeout = tonumber(o.timeout)
-    if not opts.timeout then return nil, "--timeout needs a number of seconds" end
-  end
-  local ok, c = pcall(tokens.new, options.with_environment(opts))
-  if not ok then return nil, bare(c) end
-  return c
+local function is_misuse(e)
+  return type(e) == "string" and e:find("genesys.tokens: ", 1, true) ~= nil
 end
 
 ---------------------------------------------------------------- commands
@@ -172,12 +168,12 @@ end
 local function cmd_me(c, o)
   if o.json then
     local text, err = c:me { preserve_idle_ttl = true, raw = true }
-    if not text then complain(bare(err)) return API_ERROR end
+    if not text then complain(bare(err)) return EXIT.failed end
     say(text)
-    return OK
+    return EXIT.ok
   end
   local info, err = c:me { preserve_idle_ttl = true }
-  if not info then complain(bare(err)) return API_ERROR end
+  if not info then complain(bare(err)) return EXIT.failed end
   local client = info.OAuthClient or {}
   say("Organization:       ", entity(info.organization))
   say("Home organization:  ", entity(info.homeOrganization))
@@ -190,22 +186,22 @@ local function cmd_me(c, o)
   local scopes = info.authorizedScope or {}
   say("Scopes:             ", #scopes > 0 and table.concat(scopes, ", ") or "(none)")
   if info.dateTokenIdles then say("Token idles at:     ", info.dateTokenIdles) end
-  return OK
+  return EXIT.ok
 end
 
 local function cmd_verify(c)
   local ok, err = c:verify()
-  if ok then say("valid") return OK end
-  if ok == false then say("invalid") return API_ERROR end
-  complain(bare(err))
-  return API_ERROR
+  if ok then say("valid") return EXIT.ok end
+  if ok == false then say("invalid") return EXIT.failed end
+  complain("could not tell: ", bare(err))
+  return EXIT.unsure
 end
 
 local function cmd_revoke_me(c)
   local ok, err = c:revoke_me()
-  if not ok then complain(bare(err)) return API_ERROR end
+  if not ok then complain(bare(err)) return EXIT.failed end
   say("revoked this token")
-  return OK
+  return EXIT.ok
 end
 
 local function show_timeout(t)
@@ -217,83 +213,35 @@ local function show_timeout(t)
   end
 end
 
-local function cmd_timeout(c, o, words)
-  local action = words[2]
-  if action == "get" then
-    if o.json then
-      local text, err = c:idle_timeout { raw = true }
-      if not text then complain(bare(err)) return API_ERROR end
-      say(text)
-      return OK
-    end
-    local t, err = c:idle_timeout()
-    if not t then complain(bare(err)) return API_ERROR end
-    show_timeout(t)
-    return OK
-  elseif action == "set" then
-    local seconds = tonumber(o.seconds)
-    if not seconds or seconds % 1 ~= 0 then return usage_error("timeout set needs --seconds N (whole seconds)", "timeout") end
-    if o.enable and o.disable then return usage_error("--enable and --disable together", "timeout") end
-    local body = { idleTokenTimeoutSeconds = seconds }
-    if o.enable then body.enableIdleTokenTimeout = true end
-    if o.disable then body.enableIdleTokenTimeout = false end
-    local t, err = c:set_idle_timeout(body)
-    if not t then complain(bare(err)) return API_ERROR end
-    show_timeout(t)
-    return OK
+local function cmd_timeout_get(c, o)
+  if o.json then
+    local text, err = c:idle_timeout { raw = true }
+    if not text then complain(bare(err)) return EXIT.failed end
+    say(text)
+    return EXIT.ok
   end
-  return usage_error("timeout needs get or set", "timeout")
+  local t, err = c:idle_timeout()
+  if not t then complain(bare(err)) return EXIT.failed end
+  show_timeout(t)
+  return EXIT.ok
+end
+
+local function cmd_timeout_set(c, o)
+  local seconds = type(o.seconds) == "string" and o.seconds:match("^%d%d?%d?%d?%d?%d?%d?%d?%d?$")
+  if not seconds then
+    return usage_error("timeout set needs --seconds N, a whole number of seconds (300 to 28800)", "timeout")
+  end
+  if o.enable and o.disable then return usage_error("--enable and --disable together", "timeout") end
+  local body = { idleTokenTimeoutSeconds = math.floor(tonumber(seconds)) }
+  if o.enable then body.enableIdleTokenTimeout = true end
+  if o.disable then body.enableIdleTokenTimeout = false end
+  local t, err = c:set_idle_timeout(body)
+  if not t then complain(bare(err)) return EXIT.failed end
+  show_timeout(t)
+  return EXIT.ok
 end
 
 ---------------------------------------------------------------- revoke
-
--- Ids from a file (or - for stdin): one a line, blank lines and # comments
--- skipped.
-local function read_ids(path, into)
-  local f, err = io.stdin, nil
-  if path ~= "-" then f, err = io.open(path, "r") end
-  if not f then return nil, err end
-  for line in f:lines() do
-    local id = line:match("^%s*(.-)%s*$")
-    if id ~= "" and id:sub(1, 1) ~= "#" then into[#into + 1] = id end
-  end
-  if f ~= io.stdin then f:close() end
-  return into
-end
-
--- The ids a report says are done.
-local function done_in(path)
-  local done, n = {}, 0
-  local f = io.open(path, "r")
-  if not f then return done, 0 end
-  for line in f:lines() do
-    local entry = json.decode_object(line)
-    if entry and entry.ok == true and type(entry.id) == "string" and not done[entry.id] then
-      done[entry.id] = true
-      n = n + 1
-    end
-  end
-  f:close()
-  return done, n
-end
-
-local function utc_now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
-
-local function report_line(id, ok, err)
-  local parts = { '{"id":', (require("cjson").encode(tostring(id))), ',"ok":', ok and "true" or "false",
-    ',"time":"', utc_now(), '"' }
-  if err then
-    for _, key in ipairs { "kind", "status", "code", "message", "correlation_id" } do
-      local v = err[key]
-      if v ~= nil then
-        parts[#parts + 1] = ',"' .. key .. '":' .. (type(v) == "number" and ("%d"):format(v)
-          or require("cjson").encode(tostring(v)))
-      end
-    end
-  end
-  parts[#parts + 1] = "}\n"
-  return table.concat(parts)
-end
 
 local function stderr_is_terminal()
   local ok = os.execute("test -t 2")
@@ -310,12 +258,6 @@ end
 local function progress_display(quiet)
   local tty = not quiet and stderr_is_terminal()
   local start, last_draw, failed = core.now(), -1, 0
-  local function text(done, total, t)
-    local elapsed = math.max(t - start, 1e-6)
-    local rate = done / elapsed
-    local eta = rate > 0 and (total - done) / rate or 0
-    return done, total, rate, eta, elapsed
-  end
   return function(done, total, ok)
     if not ok then failed = failed + 1 end
     if quiet then return end
@@ -323,29 +265,55 @@ local function progress_display(quiet)
     local final = done == total
     if not final and t - last_draw < (tty and 0.1 or 2) then return end
     last_draw = t
-    local d, n, rate, eta = text(done, total, t)
-    local pct = n > 0 and math.floor(100 * d / n) or 100
+    local rate = done / math.max(t - start, 1e-6)
+    local eta = rate > 0 and (total - done) / rate or 0
+    local pct = total > 0 and math.floor(100 * done / total) or 100
     if tty then
       local width = 30
-      local filled = n > 0 and math.floor(width * d / n) or width
+      local filled = total > 0 and math.floor(width * done / total) or width
       io.stderr:write(("\r[%s%s] %d/%d %3d%% %6.1f/s ETA %s%s"):format(("#"):rep(filled),
-        ("."):rep(width - filled), d, n, pct, rate, clock(eta), failed > 0 and ("  %d failed"):format(failed) or ""))
+        ("."):rep(width - filled), done, total, pct, rate, clock(eta),
+        failed > 0 and ("  %d failed"):format(failed) or ""))
+      bar_open = not final
       if final then io.stderr:write("\n") end
     else
-      io.stderr:write(("revoke: %d/%d (%d%%) %.1f/s ETA %s, %d failed\n"):format(d, n, pct, rate, clock(eta), failed))
+      io.stderr:write(("revoke: %d/%d (%d%%) %.1f/s ETA %s, %d failed\n"):format(done, total, pct, rate,
+        clock(eta), failed))
     end
     io.stderr:flush()
   end
 end
 
-local function cmd_revoke(c, o, words)
-  local ids = {}
-  for i = 2, #words do ids[#ids + 1] = words[i] end
-  if o.file then
-    local got, err = read_ids(o.file, ids)
-    if not got then complain("cannot read ", o.file, ": ", err) return USAGE end
+-- The ids to revoke, from the arguments and --file, and those refused
+-- here because they would not be sent as they read. Returns the list of
+-- ids, the list of refusals, or nil and a usage message.
+local function gather_ids(o, words)
+  local list = {}
+  for i = 2, #words do
+    if words[i] == "-" then return nil, "'-' is not a user id (to read ids from standard input: --file -)" end
+    list[#list + 1] = words[i]
   end
-  if #ids == 0 then return usage_error("revoke needs user ids, or --file FILE", "revoke") end
+  if o.file then
+    local got, err = ids_input.read(o.file, list)
+    if not got then return nil, "cannot read the ids: " .. tostring(err) end
+  end
+  if #list == 0 then return nil, "revoke needs user ids, or --file FILE" end
+  local send, refused = {}, {}
+  for _, id in ipairs(list) do
+    local shown, problem = ids_input.check(id)
+    if problem then
+      refused[#refused + 1] = { id = id, shown = shown,
+        err = errors.new { kind = "invalid", message = "user id contains " .. problem } }
+    else
+      send[#send + 1] = id
+    end
+  end
+  return send, refused
+end
+
+local function cmd_revoke(c, o, words)
+  local ids, refused = gather_ids(o, words)
+  if not ids then return usage_error(refused, "revoke") end
   local concurrency
   if o.concurrency then
     concurrency = tonumber(o.concurrency)
@@ -355,103 +323,178 @@ local function cmd_revoke(c, o, words)
   end
 
   local report_path = o.report or o.resume
-  local skipped = 0
   if o.resume then
-    local done, n = done_in(o.resume)
-    local rest = {}
+    local done, n = report.done(o.resume)
+    if not done then return usage_error("cannot read the report: " .. tostring(n), "revoke") end
+    local rest, skipped = {}, 0
     for _, id in ipairs(ids) do
       if done[id] then skipped = skipped + 1 else rest[#rest + 1] = id end
     end
     ids = rest
     if not o.quiet then
-      io.stderr:write(("resume: %d already revoked (%d in the report), %d to go\n"):format(skipped, n, #ids))
+      io.stderr:write(("resume: %d already revoked (%d in the report), %d to go\n"):format(skipped, n,
+        #ids + #refused))
     end
-    if #ids == 0 then return OK end
+    if #ids + #refused == 0 then return EXIT.ok end
   end
-  local report
+  local writer
   if report_path then
     local err
-    report, err = io.open(report_path, "a")
-    if not report then complain("cannot write the report ", report_path, ": ", err) return USAGE end
+    writer, err = report.open(report_path)
+    if not writer then return usage_error("cannot write the report: " .. tostring(err), "revoke") end
   end
 
-  local show = progress_display(o.quiet or #ids == 1)
-  local function on_progress(done, total, id, ok, err)
-    if report then
-      report:write(report_line(id, ok, err))
-      report:flush()
+  -- The report and the display see every id; a report that cannot be
+  -- written stops the run (on_progress returns false), and what finishes
+  -- after that is listed on stderr instead.
+  local total = #ids + #refused
+  local show = progress_display(o.quiet or total == 1)
+  local write_error, unrecorded, done = nil, {}, 0
+  local function record(id, ok, err)
+    done = done + 1
+    if writer and not write_error then
+      local _, e = writer.write(report.line(id, ok, err))
+      write_error = e
+    elseif write_error then
+      unrecorded[#unrecorded + 1] = { id = id, ok = ok }
     end
     show(done, total, ok)
+    return not write_error
   end
-  local ran, results, err = pcall(c.revoke_many, c, ids, { concurrency = concurrency, on_progress = on_progress })
-  if report then report:close() end
+  for _, r in ipairs(refused) do record(r.id, false, r.err) end
+
+  local ran, results, err = true, { succeeded = 0, failed = 0, duplicates = 0, elapsed = 0 }, nil
+  if #ids > 0 and not write_error then
+    ran, results, err = pcall(c.revoke_many, c, ids, { concurrency = concurrency,
+      on_progress = function(_, _, id, ok, e) return record(id, ok, e) end })
+  end
+  local closed, close_error = true, nil
+  if writer then closed, close_error = writer.close() end
   if not ran then
-    if errors.interrupted(results) then
-      io.stderr:write("\n")
-      complain("interrupted: requests in flight were abandoned and reported as not revoked",
-        report_path and ("; the report is in " .. report_path .. ": run again with --resume " .. report_path) or "")
-      return INTERRUPTED
-    end
-    complain(bare(results))
-    return USAGE
+    if not errors.interrupted(results) then error(results, 0) end
+    local signo = core.caught_signal() or 2
+    complain("interrupted by ", SIGNALS[signo] or ("signal " .. signo),
+      ": requests in flight were abandoned and reported as not revoked",
+      report_path and ("; the report is in " .. report_path .. ": run again with --resume " .. report_path) or "",
+      closed and "" or ("; but the report could not be written: " .. tostring(close_error)))
+    return 128 + signo
   end
-  if not results then complain(bare(err)) return API_ERROR end
+  if not results then complain(bare(err)) return EXIT.failed end
 
   local shown = 0
+  for _, r in ipairs(refused) do
+    if shown < 20 then complain("not revoked: \"", r.shown, "\": ", r.err.message) end
+    shown = shown + 1
+  end
   for _, r in ipairs(results) do
-    if not r.ok and not r.duplicate and shown < 20 then
-      complain("not revoked: ", tostring(r.id), ": ", bare(r.err))
+    if not r.ok and not r.duplicate and not (write_error and r.err.kind == "stopped") then
+      if shown < 20 then complain("not revoked: ", tostring(r.id), ": ", bare(r.err)) end
       shown = shown + 1
     end
   end
-  if results.failed > shown then complain(("... %d more failures%s"):format(results.failed - shown,
-    report_path and (", see " .. report_path) or "")) end
-  if #ids == 1 then
-    if results[1].ok then say("revoked every token of user ", ids[1]) return OK end
-    return results[1].err.kind == "invalid" and USAGE or API_ERROR
+  if shown > 20 then complain(("... %d more failures%s"):format(shown - 20,
+    report_path and not write_error and (", see " .. report_path) or "")) end
+
+  if write_error or not closed then
+    for _, u in ipairs(unrecorded) do
+      complain("not in the report: ", u.ok and "revoked " or "not revoked ", tostring(u.id))
+    end
+    local not_started = #results == 0 and #ids or 0
+    for _, r in ipairs(results) do
+      if not r.duplicate and not r.ok and r.err.kind == "stopped" then not_started = not_started + 1 end
+    end
+    complain("cannot write the report ", write_error or tostring(close_error), "; the run stopped: ",
+      tostring(results.succeeded), " revoked (", tostring(#unrecorded), " of them or their failures not in the",
+      " report, listed above), ", tostring(not_started), " not started")
+    return EXIT.output
   end
-  say(("revoked %d of %d users in %.1f s%s"):format(results.succeeded, #ids - results.duplicates, results.elapsed,
-    results.failed > 0 and (", " .. results.failed .. " failed") or ""))
-  return results.failed > 0 and PARTIAL or OK
+  local failed = results.failed + #refused
+  if total == 1 then
+    if results.succeeded == 1 then say("revoked every token of user ", ids[1]) return EXIT.ok end
+    local r = refused[1] or results[1]
+    return r.err.kind == "invalid" and EXIT.usage or EXIT.failed
+  end
+  say(("revoked %d of %d users in %.1f s%s"):format(results.succeeded, total - results.duplicates,
+    results.elapsed, failed > 0 and (", " .. failed .. " failed") or ""))
+  return failed > 0 and EXIT.partial or EXIT.ok
 end
 
 ---------------------------------------------------------------- main
 
 local COMMANDS = {
   me = cmd_me, verify = cmd_verify, ["revoke-me"] = cmd_revoke_me,
-  revoke = cmd_revoke, timeout = cmd_timeout,
+  revoke = cmd_revoke, ["timeout get"] = cmd_timeout_get, ["timeout set"] = cmd_timeout_set,
 }
 
---- Runs the command line `argv` (a list of strings); returns the exit code.
-function cli.main(argv)
-  local o, words = parse(argv or {})
-  if not o then return usage_error(words) end
-  local command = words and words[1]
-  if o.version then say("genesys-tokens ", core._VERSION) return OK end
-  if o.help then
-    io.stdout:write(HELP[command] or HELP.main)
-    return OK
+-- A word named in an error only when it is plainly a command's name (it
+-- may be a secret typed in the wrong place).
+local function unknown_command(word)
+  local list = "(me, verify, revoke-me, revoke, timeout)"
+  if #word <= 20 and word:match("^[a-z][a-z-]*$") then return ("unknown command '%s' %s"):format(word, list) end
+  return "the command is not one of " .. list
+end
+
+local function run(argv)
+  local given, words = flags.parse(argv)
+  if not given then return usage_error(words) end
+  if given.version then say("genesys-tokens ", core._VERSION) return EXIT.ok end
+  local command = words[1]
+  if command == "timeout" and (words[2] == "get" or words[2] == "set") then command = "timeout " .. words[2] end
+  if given.help then
+    io.stdout:write(HELP[command and command:match("^%S+")] or HELP.main)
+    return EXIT.ok
   end
-  if not command then
-    io.stderr:write(HELP.main)
-    return USAGE
+  if not command then return usage_error("no command given (me, verify, revoke-me, revoke, timeout)") end
+  if command == "timeout" then return usage_error("timeout needs get or set", "timeout") end
+  local handler = COMMANDS[command]
+  if not handler then return usage_error(unknown_command(command)) end
+  local first_argument = command:find(" ") and 3 or 2
+  if command ~= "revoke" and #words >= first_argument then
+    return usage_error(command .. " takes no arguments", command:match("^%S+"))
   end
-  local run = COMMANDS[command]
-  if not run then return usage_error("unknown command '" .. command .. "'") end
-  if command ~= "revoke" and command ~= "timeout" and #words > 1 then
-    return usage_error(command .. " takes no arguments", command)
-  end
-  local c, err = client_from(o)
-  if not c then return usage_error(err) end
-  local ran, code = pcall(run, c, o, words)
+
+  local settings, source = flags.resolve(command, given, os.getenv)
+  if not settings then return usage_error(source, command:match("^%S+")) end
+  secrets = flags.secrets(settings)
+  local opts, problem = flags.client_options(settings, source)
+  if not opts then return usage_error(problem) end
+  local made, c = pcall(tokens.new, opts)
+  if not made then return usage_error(bare(c)) end
+  local ran, code = pcall(handler, c, settings, words)
   c:close()
-  if ran then return code end
-  if errors.interrupted(code) then
-    io.stderr:write("\n")
-    complain("interrupted")
-    return INTERRUPTED
+  if not ran then error(code, 0) end
+  return code
+end
+
+-- The exit code for an error raised out of a command: a signal, misuse
+-- of the library (a usage error), or a bug.
+local function raised(e)
+  if errors.interrupted(e) then
+    local signo = core.caught_signal() or 2
+    complain("interrupted by ", SIGNALS[signo] or ("signal " .. signo))
+    return 128 + signo
   end
-  error(code, 0) -- a bug: the traceback is wanted
+  if is_misuse(e) then return usage_error(bare(e)) end
+  complain("internal error: ", bare(e))
+  return EXIT.internal
+end
+
+--- Runs the command line `argv` (a list of strings) as a program: SIGINT,
+-- SIGTERM and SIGHUP end it as Ctrl-C does (core.catch_signals). Returns
+-- the exit code.
+function cli.main(argv)
+  core.catch_signals()
+  local ran, code = pcall(run, argv or {})
+  if not ran then
+    ran, code = pcall(raised, code)
+    if not ran then code = errors.interrupted(code) and 128 + (core.caught_signal() or 2) or EXIT.internal end
+  end
+  local flushed, err = io.stdout:flush()
+  if not flushed and code == EXIT.ok then
+    pcall(complain, "cannot write the output: ", tostring(err))
+    code = EXIT.output
+  end
+  return code
 end
 
 return cli
