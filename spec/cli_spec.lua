@@ -71,7 +71,7 @@ describe("genesys-tokens", function()
 
     it("exits 2 for usage errors, saying what is wrong", function()
       for args, pattern in pairs {
-        [""] = "usage:", ["frobnicate"] = "unknown command 'frobnicate'", ["me --frob"] = "unknown option %-%-frob",
+        [""] = "no command given", ["frobnicate"] = "unknown command 'frobnicate'", ["me --frob"] = "unknown option %-%-frob",
         ["me --region"] = "%-%-region needs a value", ["revoke"] = "revoke needs user ids",
         ["timeout"] = "timeout needs get or set", ["timeout set"] = "needs %-%-seconds N",
         ["timeout set --seconds x"] = "needs %-%-seconds N", ["timeout set --seconds 600 --enable --disable"] = "together",
@@ -102,7 +102,7 @@ describe("genesys-tokens", function()
         fake.fault { kind = "delay", seconds = 20 }
         local code, err, ms = interrupted(args)
         assert.equal(130, code, args .. ": " .. err)
-        assert.equal("\ngenesys-tokens: interrupted\n", err)
+        assert.equal("genesys-tokens: interrupted by SIGINT\n", err)
         assert.is_true(ms < 500, args .. ": exited " .. ms .. " ms after SIGINT")
         fake.reset()
       end
@@ -270,7 +270,7 @@ describe("genesys-tokens", function()
       assert.equal(130, code)
       local ms = tonumber(nginx.read_file(dir .. "/int.ms"))
       assert.is_true(ms < 500, "exited " .. tostring(ms) .. " ms after SIGINT")
-      assert.matches("interrupted: requests in flight were abandoned and reported as not revoked; the report is in",
+      assert.matches("interrupted by SIGINT: requests in flight were abandoned and reported as not revoked; the report is in",
         nginx.read_file(dir .. "/int.err"))
       local entries = report(rep)
       local revoked = fake.revocations()
