@@ -5,15 +5,17 @@ local fake = require "spec.support.fake"
 local nginx = require "spec.support.nginx"
 local json = require "genesys.tokens.json"
 
-local LUA = os.getenv("LUA") or "lua5.4"
+local cli = require "spec.support.cli"
+
 local q = nginx.q
 
 describe("genesys-tokens", function()
-  local srv, dir
+  local srv, dir, runner
 
   lazy_setup(function()
     srv = fake.start()
     dir = nginx.tempdir("cli")
+    runner = cli.new(srv, dir)
   end)
   lazy_teardown(function()
     fake.stop()
@@ -21,26 +23,9 @@ describe("genesys-tokens", function()
   end)
   before_each(function() fake.reset() end)
 
-  -- The command line with its environment (the fake and the admin token
-  -- unless `env` says otherwise).
-  local function command(args, env)
-    local vars = { GENESYSCLOUD_BASE_URL = srv.http_url, GENESYSCLOUD_ACCESS_TOKEN = "tok-admin",
-      LUA_PATH = package.path, LUA_CPATH = package.cpath }
-    for k, v in pairs(env or {}) do vars[k] = v or nil end
-    local parts = { "env -u GENESYSCLOUD_REGION -u GENESYSCLOUD_OAUTHCLIENT_ID -u GENESYSCLOUD_OAUTHCLIENT_SECRET" }
-    for k, v in pairs(vars) do if v ~= false then parts[#parts + 1] = k .. "=" .. q(v) end end
-    parts[#parts + 1] = LUA .. " bin/genesys-tokens " .. args
-    return table.concat(parts, " ")
-  end
-
-  -- Runs it; returns stdout, stderr, exit code.
-  local function run(args, env, stdin)
-    local out, err = dir .. "/out", dir .. "/err"
-    local input = stdin and (dir .. "/in") or "/dev/null"
-    if stdin then nginx.write_file(input, stdin) end
-    local _, code = nginx.execute(command(args, env) .. " <" .. q(input) .. " >" .. q(out) .. " 2>" .. q(err))
-    return nginx.read_file(out), nginx.read_file(err), code
-  end
+  local function command(args, env) return runner.command(args, env) end
+  -- Runs it on pipes; returns stdout, stderr, exit code.
+  local function run(args, env, stdin) return runner.run(args, env, stdin) end
 
   local function write_ids(name, lines)
     local path = dir .. "/" .. name
