@@ -37,7 +37,7 @@ HEADERS := $(wildcard src/*.h)
 LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
 LUA_CPATH_BUILD := ./$(BUILD)/?.so
 
-.PHONY: all deps test test-all lint spec demo install uninstall valgrind asan soak clean print bench-bulk
+.PHONY: all deps test test-all lint spec demo docs install uninstall valgrind asan soak clean print bench-bulk
 
 all: $(MODULE)
 
@@ -54,6 +54,11 @@ deps:
 
 lint:
 	luacheck --quiet lua spec examples bin
+
+# The API reference, from the public modules' doc comments (config.ld), in
+# build/docs/ (index.html). Any LDoc warning fails it: see tools/docs.sh.
+docs: deps
+	@sh tools/docs.sh
 
 # The OpenResty specs load the core into nginx's LuaJIT: build that too.
 spec: $(MODULE)

@@ -7,7 +7,7 @@ set -eu
 # depends on it, and it conflicts with Debian's plain libluajit.
 PACKAGES="gcc make pkg-config libcurl4-openssl-dev \
 lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev \
-luajit2 libluajit2-5.1-dev lua-cjson lua-socket lua-sec lua-busted lua-check luarocks \
+luajit2 libluajit2-5.1-dev lua-cjson lua-socket lua-sec lua-busted lua-check lua-ldoc luarocks \
 nginx libnginx-mod-http-lua lua-resty-core openssl ca-certificates valgrind locales"
 
 missing=""

@@ -1,7 +1,16 @@
--- A client: validated settings, a token source, a transport (the C core
--- over libcurl), retries and logging, and the Tokens calls as methods.
--- Runtime failures return nil, err; misuse raises at the caller of the
--- public function.
+--- A client: validated settings, a token source, a transport (the C core
+-- over libcurl, or nginx cosockets), retries and logging, and the Tokens
+-- calls as methods of a `Client`.
+--
+-- Make one with `genesys.tokens.new` (or `genesys.tokens.configure`).
+-- Run-time failures return `nil, err` (an error object, see
+-- `genesys.tokens.errors`); misuse raises at the caller of the method.
+-- @module genesys.tokens.client
+-- @usage
+-- local client = tokens.new { access_token = token, region = "eu-west-1" }
+-- local info, err = client:me { preserve_idle_ttl = true }
+-- local ok, err = client:revoke(user_id)
+-- client:close()
 local auth = require "genesys.tokens.auth"
 local bulk = require "genesys.tokens.bulk"
 local core = require "genesys.tokens.core"
@@ -16,6 +25,14 @@ local ngx = ngx -- a global inside OpenResty only
 
 local client = {}
 
+--- A client of the Tokens API. Each keeps one libcurl handle (so that its
+-- connection stays alive across calls) and, when it logs in, its OAuth token.
+-- Closed by `Client:close`, on garbage collection, and (Lua 5.4) as a
+-- `local c <close>` variable. A call (`Client:me`, `Client:revoke_many`,
+-- ...) on a closed client, or made without the colon, raises.
+-- `client.base_url` is the API base URL it calls, `client.login_url` where
+-- it posts its client-credentials login.
+-- @type Client
 local Client = {}
 Client.__index = Client
 
@@ -42,7 +59,8 @@ local function logged_headers(s)
 end
 
 --- A new client from options (see options.lua); raises on bad options.
--- `level` 1 blames the caller of client.new.
+-- `level` 1 blames the caller of client.new. Callers use tokens.new.
+-- @local
 function client.new(opts, level)
   level = (level or 1) + 1
   local s = options.client(opts, level)
@@ -155,9 +173,15 @@ local function remember(self, res, attempts, bearer)
   self._last, self._last_attempts, last_bearer[self] = res, attempts, bearer
 end
 
---- The status, correlation id, Retry-After and rate-limit headers of the
--- last HTTP response this client received (nil before the first); the
--- correlation id scrubbed, as a server may echo anything there.
+--- What the last HTTP response this client received said, so that a
+-- caller can pace itself. A call whose last attempt got no whole response
+-- (a network failure, a timeout, an oversize body) leaves the previous
+-- one. The correlation id is scrubbed of secrets, as a server may echo
+-- anything there.
+-- @treturn[opt] table a new table each time: `status`, `method`, `url`,
+-- `attempts` (requests the call sent), `correlation_id`, `retry_after`
+-- (seconds), `ratelimit = { count, allowed, reset }` (the
+-- `inin-ratelimit-*` headers); `nil` before the first response
 function Client:last_response()
   local res = self._last
   if not res then return nil end
@@ -280,31 +304,87 @@ local function run(self, name, opts, arg, level)
 end
 
 -- Not tail calls: a tail call would drop the frame the error level counts.
+
+--- GET /api/v2/tokens/me: the TokenInfo of the token in use.
+-- @tparam[opt] table opts call options: `access_token` (instead of the
+-- client's), `preserve_idle_ttl` (true: sends `preserveIdleTTL=true`, so
+-- that looking does not reset the token's idle timer), `raw` (true: the
+-- JSON text as sent, once checked to be an object)
+-- @treturn[1] table the TokenInfo (`organization`, `homeOrganization`,
+-- `authorizedScope`, `OAuthClient`, ... as the API names them), or a string with `raw`
+-- @treturn[2] nil on failure
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise on an unknown call option, a wrong type or an unusable
+-- `access_token`; on a closed client
 function Client:me(opts)
   local info, err = run(self, "me", opts, nil, 2)
   return info, err
 end
 
+--- HEAD /api/v2/tokens/me: is the token valid?
+-- @tparam[opt] table opts call options: `access_token`
+-- @treturn[1] boolean `true` for a valid token
+-- @treturn[2] boolean `false` when the API answers 401 (an invalid token)
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @treturn[3] nil for any other failure (Genesys Cloud unreachable, ...)
+-- @treturn[3] genesys.tokens.errors.Error err
+-- @raise on a bad call option; on a closed client
 function Client:verify(opts)
   local ok, err = run(self, "verify", opts, nil, 2)
   return ok, err
 end
 
+--- DELETE /api/v2/tokens/me: log this token out.
+-- @tparam[opt] table opts call options: `access_token` (the token to log out)
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil on failure
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise on a bad call option; on a closed client
 function Client:revoke_me(opts)
   local ok, err = run(self, "revoke_me", opts, nil, 2)
   return ok, err
 end
 
+--- DELETE /api/v2/tokens/{userId}: revoke every token of a user.
+-- @string user_id the user's id, sent as one percent-encoded path segment
+-- @tparam[opt] table opts call options: `access_token`
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil on failure (an unknown user is the API's 404)
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise when `user_id` is not a string, is empty, longer than 1024 bytes,
+-- holds a control character, or is `"me"`, `"timeout"`, `"."` or `".."` (any case);
+-- on a bad call option; on a closed client
 function Client:revoke(user_id, opts)
   local ok, err = run(self, "revoke", opts, user_id, 2)
   return ok, err
 end
 
+--- GET /api/v2/tokens/timeout: the organization's idle-token timeout.
+-- @tparam[opt] table opts call options: `access_token`, `raw` (true: the
+-- JSON text as sent)
+-- @treturn[1] table the IdleTokenTimeout (`idleTokenTimeoutSeconds`,
+-- `enableIdleTokenTimeout`, ...), or a string with `raw`
+-- @treturn[2] nil on failure
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise on a bad call option; on a closed client
 function Client:idle_timeout(opts)
   local t, err = run(self, "idle_timeout", opts, nil, 2)
   return t, err
 end
 
+--- PUT /api/v2/tokens/timeout: sets the organization's idle-token timeout.
+-- @tparam table value the IdleTokenTimeout fields: `idleTokenTimeoutSeconds`
+-- (whole seconds), `enableIdleTokenTimeout`, `inactivityTimeoutUnit`
+-- (`"Minutes"` or `"Hours"`), `inactivityTimeoutGroupsEnabled`,
+-- `inactivityTimeoutGroupBundles` (a list of
+-- `{ priority, timeoutSeconds, inactivityTimeoutUnit, groups }`)
+-- @tparam[opt] table opts call options: `access_token`
+-- @treturn[1] table the IdleTokenTimeout the API stored
+-- @treturn[2] nil on failure; a value out of the API's range is its 400
+-- (`err.code == "bad.request"`)
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise when `value` is not a table, has an unknown field or a field of
+-- the wrong type; on a bad call option; on a closed client
 function Client:set_idle_timeout(value, opts)
   local t, err = run(self, "set_idle_timeout", opts, value, 2)
   return t, err
@@ -348,13 +428,44 @@ local function revoke_many(self, user_ids, opts, level)
   return results, err
 end
 
---- Revokes the tokens of many users at once (see bulk.lua and README).
+--- Revokes the tokens of many users at once: many
+-- DELETE /api/v2/tokens/{userId} in flight, paced by the `inin-ratelimit-*`
+-- headers, the whole batch pausing on a 429. Every input gets exactly one
+-- result; a duplicate is revoked once; an invalid id is never sent.
+-- README's Bulk revocation has the details.
+-- @tparam {string,...} user_ids the user ids (a list)
+-- @tparam[opt] table opts `concurrency` (whole, 1 to 256; default 8),
+-- `on_progress` (`function(done, total, id, ok, err)`, called as each
+-- distinct id finishes), `access_token` (instead of the client's),
+-- `deadline` (seconds for the whole run)
+-- @treturn[1] table the results: `results[i]` for `user_ids[i]`, with `id`,
+-- `ok`, `err` (an error object; kind `"invalid"` for an id never sent,
+-- `"stopped"` for one never started), `attempts` (requests sent) and
+-- `duplicate` (true for a repeat of an earlier id); and the counts
+-- `succeeded`, `failed` (invalid ones included), `invalid`, `duplicates`,
+-- with `elapsed` (seconds) and `stopped` (why the run stopped early, when
+-- its deadline passed)
+-- @treturn[2] nil when the run cannot start (no credentials, a failed login,
+-- an nginx phase where it would block)
+-- @treturn[2] genesys.tokens.errors.Error err
+-- @raise when `user_ids` is not a table, on an unknown option or a wrong
+-- type, on a closed client; and again, once what was in flight is
+-- reported to `on_progress` as not revoked, an error raised during the run
+-- (Ctrl-C's `interrupted!`; an `on_progress` that raised, after what was
+-- in flight finished)
+-- @usage
+-- local results = client:revoke_many(ids, { concurrency = 16 })
+-- for _, r in ipairs(results) do
+--   if not r.ok then print(r.id, r.err) end
+-- end
+-- print(results.succeeded, results.failed)
 function Client:revoke_many(user_ids, opts)
   local results, err = revoke_many(self, user_ids, opts, 2)
   return results, err
 end
 
---- Closes the connection cache; idempotent. Calls afterwards raise.
+--- Closes the client's connections; idempotent. Calls afterwards raise
+-- (`Client:last_response` still answers).
 function Client:close()
   self._closed = true
   self._transport:close()

@@ -1,10 +1,36 @@
--- The error value every call returns as its second result: a table with
--- kind, status, code, message, correlation_id and retry_after, printing as
--- one line. Never holds an access token or a client secret.
+--- The error value every call returns as its second result, after `nil`
+-- (or `false` for `verify`'s 401): an `Error` table that prints as one
+-- line. It never holds an access token or a client secret. The module is
+-- also `tokens.errors`.
+-- @module genesys.tokens.errors
+-- @usage
+-- local info, err = tokens.me()
+-- if not info then
+--   print(err)  --> genesys.tokens: http 401 bad.credentials: Invalid login credentials. [correlation id 5f0c...]
+--   if err.kind == "http" and err.status == 401 then ... end
+-- end
 local json = require "genesys.tokens.json"
 
 local errors = {}
 
+--- An error object. `tostring(err)` (and `..`) gives one line: its kind,
+-- status and code, message, Retry-After and correlation id (see the usage).
+-- @table Error
+-- @field kind what failed: `"http"` (a non-2xx answer), `"timeout"`,
+-- `"network"`, `"tls"`, `"decode"` (a 2xx whose body is not a JSON object),
+-- `"auth"` (no credentials, a refused login, or no usable token from it),
+-- `"too_large"`,
+-- `"blocked"` (an nginx phase where the call would block),
+-- `"interrupted"` (Ctrl-C during a transfer in a coroutine, or in flight
+-- in `revoke_many`); in `revoke_many` results also `"invalid"` and `"stopped"`
+-- @field status the HTTP status, when there was a response
+-- @field code the API's error code (`"not.found"`, ...), the OAuth error
+-- code of a refused login (`"invalid_client"`), or a libcurl code name
+-- (`"CURLE_COULDNT_CONNECT"`, ...); may be absent
+-- @field message what went wrong, in words, on one line
+-- @field correlation_id the body's `contextId`, else the
+-- `ININ-Correlation-Id` header: quote it to Genesys support
+-- @field retry_after seconds, when the server sent `Retry-After` (a 429)
 local Error = {}
 Error.__index = Error
 
@@ -31,6 +57,7 @@ end
 --- A bad value as a message shows it: at most 64 bytes, control and
 -- non-ASCII bytes escaped, so a 1 MiB or CR/LF-laden value cannot flood a
 -- log or forge a line.
+-- @local
 function errors.shown(value)
   local s = tostring(value)
   local cut = #s > 64 and s:sub(1, 64) .. "..." or s
@@ -40,11 +67,14 @@ end
 --- True when `e`, an error caught by a pcall, is the interpreter's Ctrl-C
 -- ("interrupted!", raised by lua.c's hook in whatever Lua code runs): the
 -- library passes it on instead of swallowing it with a logger's error.
+-- @local
 function errors.interrupted(e)
   return type(e) == "string" and e:sub(-12) == "interrupted!"
 end
 
---- True when `value` is one of our error objects.
+--- Tells an error object from other values.
+-- @param value anything
+-- @treturn boolean `true` when `value` is an `Error` this library made
 function errors.is(value)
   return getmetatable(value) == Error
 end
@@ -127,6 +157,7 @@ end
 errors.redact = redact
 
 --- A new error from its fields; `secrets` are scrubbed from the message.
+-- @local
 function errors.new(fields, secrets)
   local e = {
     kind = fields.kind,
@@ -142,12 +173,14 @@ function errors.new(fields, secrets)
 end
 
 --- The error for a transport failure: the core's kind, code and message.
+-- @local
 function errors.from_failure(kind, code, message, secrets)
   return errors.new({ kind = kind, code = code, message = message }, secrets)
 end
 
 --- The error for an HTTP response that is not a success: the platform's
 -- ErrorBody when the body is one, the status alone otherwise.
+-- @local
 function errors.from_response(res, secrets)
   local body = res.body ~= "" and json.decode_object(res.body) or nil
   local fields = {

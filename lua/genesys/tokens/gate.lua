@@ -3,17 +3,19 @@
 -- accepts, of an organization (and optionally an OAuth client, with
 -- scopes) the operator allows, and tells the upstream whose it is.
 --
---   init_by_lua_block   { require("genesys.tokens.gate").setup { orgs = { "<org id>" } } }
---   access_by_lua_block { require("genesys.tokens.gate").check() }
---   content_by_lua_block { require("genesys.tokens.gate").metrics() }   -- a /metrics location
---
 -- Verdicts live in a shared dict under an HMAC of the token, keyed by a
 -- secret made at setup (in nginx's master, so every worker shares it);
 -- the raw token is never stored or logged. One Genesys Cloud call answers
 -- every concurrent request with the same uncached token, whatever the
 -- worker count: the requests of one worker wait on a semaphore, the
--- workers on a lock in the dict. See examples/nginx-gate/README.md.
+-- workers on a lock in the dict. examples/nginx-gate/README.md is the
+-- operator's guide: every setting, status code and metric.
 -- @module genesys.tokens.gate
+-- @usage
+-- -- nginx.conf, http block: lua_shared_dict genesys_gate 10m;
+-- init_by_lua_block   { require("genesys.tokens.gate").setup { orgs = { "<org id>" } } }
+-- access_by_lua_block { require("genesys.tokens.gate").check() }    -- a gated location
+-- content_by_lua_block { require("genesys.tokens.gate").metrics() } -- a /metrics location
 local metrics = require "genesys.tokens.gate.metrics"
 local settings = require "genesys.tokens.gate.settings"
 local verdict = require "genesys.tokens.gate.verdict"
@@ -73,8 +75,19 @@ local function keyer(secret)
 end
 gate._keyer = keyer -- for the specs, which compare it with ngx.hmac_sha1
 
---- Sets the gate up; call it from init_by_lua. `opts.orgs` is required.
--- Raises on an unknown setting, a wrong type or a missing dict.
+--- Sets the gate up: call it from `init_by_lua`, in nginx's master, so that
+-- every worker shares the cache key's secret. Without `region` and
+-- `base_url`, it reads `GENESYSCLOUD_BASE_URL` or `GENESYSCLOUD_REGION` now.
+-- @tparam table opts the settings: `orgs` (required: a list of
+-- organization ids, or `"*"`), `oauth_clients`, `scopes`, `ttl` (60),
+-- `negative_ttl` (10), `stale_ttl` (0), `max_pending` (64),
+-- `max_retry_after` (30), `timeout` (5), `connect_timeout` (2), `retry`,
+-- `region`, `base_url`, `headers`, `hide_credentials`, `allow_preflight`,
+-- `realm` (`"genesys"`), `dict` (`"genesys_gate"`), `metrics_dict` (`dict`)
+-- @raise outside the init phase, or in a worker (`lua_code_cache off`); on
+-- an unknown setting, a wrong type or value, a missing `orgs`, a shared
+-- dict that does not exist, or a client the library would refuse (a bad
+-- region or URL)
 function gate.setup(opts)
   if not ngx or ngx.get_phase() ~= "init" then
     error("genesys.tokens.gate: call setup from init_by_lua, so that every worker shares its cache key", 2)
@@ -139,7 +152,7 @@ local function bearer_token()
   return token
 end
 
----------------------------------------------------------------- validation
+-- -------------------------------------------------------------- validation
 
 -- This worker's one call to Genesys Cloud for a token: returns the
 -- verdict text (nil when there is none), a problem and a Retry-After.
@@ -296,7 +309,7 @@ local function validate(s, key, token)
   return text, problem, retry_after, how
 end
 
----------------------------------------------------------------- answers
+-- -------------------------------------------------------------- answers
 
 local function answer(s, text, stale)
   local kind = text:byte(1)
@@ -331,10 +344,14 @@ local function unavailable(s, problem, retry_after)
   return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE)
 end
 
---- The access handler: 401 without a valid token, 403 when its
+--- The access handler, for `access_by_lua`. Removes identity headers the
+-- client forged, then answers 401 without a valid token, 403 when its
 -- organization, OAuth client or scopes are not allowed, 503 when Genesys
--- Cloud gives no verdict; otherwise on to the upstream with the identity
--- headers set.
+-- Cloud gives no verdict (a stale one serves when `stale_ttl` allows);
+-- otherwise it returns and the request goes on to the upstream with the
+-- identity headers set. A CORS preflight returns at once with
+-- `allow_preflight`. Answers with `ngx.exit`.
+-- @raise before `setup` ran (nginx answers 500)
 function gate.check()
   local s = S
   if not s then error("genesys.tokens.gate: call gate.setup from init_by_lua first") end
@@ -372,7 +389,11 @@ function gate.check()
 end
 
 --- Drops a token's cached verdict on every worker, and keeps a validation
--- in flight for it from caching the answer it gets. Returns true.
+-- in flight for it from caching or sharing its answer: call it after
+-- revoking a token through the gate's client.
+-- @string token the raw bearer token
+-- @treturn boolean `true`
+-- @raise when the token is not a string, or before `setup` ran
 function gate.forget(token)
   if type(token) ~= "string" then error("genesys.tokens.gate: forget takes the token (a string)", 2) end
   if not S then error("genesys.tokens.gate: call gate.setup from init_by_lua first", 2) end
@@ -383,20 +404,34 @@ function gate.forget(token)
   return true
 end
 
---- The request's bearer token (well-formed, at most 4 KiB), or nil: for
--- a handler that calls Genesys Cloud with it, e.g. to log it out.
+--- The request's bearer token, as `check` reads it: for a handler that
+-- calls Genesys Cloud with it (to log it out, say).
+-- @treturn[opt] string the token (an RFC 6750 b64token, at most 4 KiB), or
+-- `nil` when the request has none or a malformed one
 function gate.token()
   return bearer_token()
 end
 
---- The genesys.tokens client the gate validates with (one per worker,
--- made on first use, with the gate's region, timeouts and retries).
+--- The client the gate validates with: one per worker, made on first
+-- use, with the gate's region (or base URL), timeouts and retries, and no
+-- credentials of its own (pass `access_token` to each call).
+-- @treturn genesys.tokens.client.Client the client
+-- @raise before `setup` ran
+-- @usage
+-- local token = gate.token()
+-- if not token then return ngx.exit(ngx.HTTP_UNAUTHORIZED) end
+-- local ok, err = gate.client():revoke_me { access_token = token }
+-- if ok then gate.forget(token) end
 function gate.client()
   if not S then error("genesys.tokens.gate: call gate.setup from init_by_lua first", 2) end
   return get_client()
 end
 
---- The content handler of a metrics location: Prometheus text exposition.
+--- The content handler of a metrics location, for `content_by_lua`:
+-- prints the counters of every worker as Prometheus text (format 0.0.4):
+-- `genesys_gate_requests_total`, `genesys_gate_cache_total`,
+-- `genesys_gate_genesys_calls_total`, `genesys_gate_genesys_call_seconds`.
+-- @raise before `setup` ran
 function gate.metrics()
   if not S then error("genesys.tokens.gate: call gate.setup from init_by_lua first") end
   ngx.header["Content-Type"] = "text/plain; version=0.0.4"
