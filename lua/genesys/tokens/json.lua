@@ -55,7 +55,12 @@ local KINDS = { table = "an array", string = "a string", number = "a number", bo
 -- text is not JSON or not an object.
 function json.decode_object(text)
   local value, err = decoder.decode(text)
-  if err then return nil, "invalid JSON: " .. err end
+  if err then
+    -- cjson.safe's own pcall catches what the interpreter's Ctrl-C hook
+    -- raises inside it: that is not a verdict on the text.
+    if err:sub(-12) == "interrupted!" then error(err, 0) end
+    return nil, "invalid JSON: " .. err
+  end
   if type(value) ~= "table" or not text:find("^[ \t\r\n]*{") then
     return nil, "expected a JSON object, got " .. (value == null and "null" or KINDS[type(value)])
   end
