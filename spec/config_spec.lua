@@ -64,6 +64,25 @@ describe("deployment configuration", function()
     assert.not_matches("wrong%-pw", tostring(err))
   end)
 
+  it("a proxy URL libcurl cannot use: its password in no error and no log entry", function()
+    for _, proxy in ipairs { "htp://admin:Sup3rS3cret@127.0.0.1:3128", "http://admin:Sup3rS3cret@127.0.0.1:99999" } do
+      local entries = {}
+      local c = tokens.new { base_url = srv.http_url, access_token = "tok-alice", proxy = proxy,
+        retry = { max_attempts = 2, base_delay = 0.01 }, log_level = "trace",
+        logger = function(_, e) entries[#entries + 1] = e end }
+      local info, err = c:me()
+      assert.is_nil(info, proxy)
+      assert.not_matches("Sup3rS3cret", tostring(err.message))
+      assert.is_true(#entries >= 1)
+      for _, e in ipairs(entries) do
+        for k, v in pairs(e) do
+          if type(v) == "string" then assert.not_matches("Sup3rS3cret", v, nil, k) end
+        end
+      end
+      c:close()
+    end
+  end)
+
   it("logs in and calls through a gateway's path prefixes", function()
     local port = tonumber(srv.http_url:match(":(%d+)$"))
     local c = tokens.new { gateway = { host = "127.0.0.1", port = port, protocol = "http",

@@ -86,6 +86,7 @@ function client.new(opts, level)
     _mode = s.transport,
     _allow_blocking = s.allow_blocking,
     _source = auth.new(s),
+    _proxy_secrets = options.proxy_secrets(s),
     _retry = s.retry,
     _logger = log.new(s),
     _now = core.now,
@@ -125,6 +126,7 @@ end
 local function secrets_of(self, bearer)
   local list = self._source:secrets()
   list[#list + 1] = bearer
+  for _, password in ipairs(self._proxy_secrets) do list[#list + 1] = password end
   return list
 end
 

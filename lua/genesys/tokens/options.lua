@@ -164,6 +164,20 @@ local function proxy_in_environment()
   return false
 end
 
+-- The password of a proxy URL ("http://user:password@host"), if any.
+local function proxy_password(url)
+  local password = type(url) == "string" and url:match("^[%w+.-]*://[^/@]-:([^/@]*)@")
+  return password ~= "" and password or nil
+end
+
+--- The proxy passwords in play: the option's and the environment's (which
+-- libcurl reads), kept out of every error and log entry like a token.
+function options.proxy_secrets(s)
+  local list = { proxy_password(s.proxy) }
+  for _, name in ipairs(PROXY_VARIABLES) do list[#list + 1] = proxy_password(os.getenv(name)) end
+  return list
+end
+
 --- Validates a client's options; returns the normalised settings. Raises
 -- on an unknown option, a wrong type or an impossible value.
 function options.client(opts, level)
