@@ -150,6 +150,10 @@ describe("genesys-tokens", function()
       assert.equal(1200, json.decode_object(out).idleTokenTimeoutSeconds)
       local _, err
       _, err, code = run("timeout set --seconds 60")
+      assert.equal(2, code, "outside 300..28800: a usage error, nothing sent")
+      assert.matches("from 300 to 28800", err)
+      fake.fault { kind = "status", status = 400, code = "bad.request" }
+      _, err, code = run("timeout set --seconds 600")
       assert.equal(1, code)
       assert.matches("http 400 bad%.request", err)
     end)

@@ -40,6 +40,13 @@ describe("cli.ids", function()
   end)
 end)
 
+describe("cli.ids.visible", function()
+  it("escapes what could pose as output, and keeps spaces, letters and backslashes", function()
+    assert.equal([[Acme\x1B[31m Corp]], ids.visible("Acme\27[31m Corp"))
+    assert.equal([[a\x0Ab \u{202E}c\d caf]] .. "\195\169", ids.visible("a\nb \226\128\174c\\d caf\195\169"))
+  end)
+end)
+
 describe("cli.flags", function()
   local function env(t) return function(name) return t[name] end end
 
@@ -99,6 +106,16 @@ describe("cli.flags", function()
     assert.is_nil(o.base_url)
     assert.same({ nil, "give --region or --base-url, not both" },
       { client({ region = "eu-west-1", base_url = "https://x" }, {}) })
+  end)
+
+  it("names options as flags, or as the variable a value came from", function()
+    assert.equal("--concurrency", flags.named("concurrency", {}))
+    assert.equal("GENESYS_TOKENS_CONCURRENCY", flags.named("concurrency", { concurrency = "env" }))
+    assert.equal("GENESYSCLOUD_ACCESS_TOKEN", flags.named("access_token", { access_token = "env" }))
+    assert.equal("refusing plain http:// (use https, or --allow-http); --client-id and --client-secret go together;"
+      .. " --log-level must be; user_id stays",
+      flags.spelled_as_flags("refusing plain http:// (use https, or allow_http = true); client_id and client_secret"
+        .. " go together; log_level must be; user_id stays"))
   end)
 
   it("lists the secrets to keep out of output", function()

@@ -25,6 +25,9 @@ cli.EXIT = {
 }
 local EXIT = cli.EXIT
 local SIGNALS = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
+-- After a signal, the seconds it has to clean up (the report's last
+-- records, the summary) before it ends anyway (core.catch_signals).
+local GRACE = 0.5
 
 local OPTIONS_HELP = [[
 options (each also read from the environment variable beside it):
@@ -73,27 +76,27 @@ To check tokens at the edge instead, inside nginx: the module
 genesys.tokens.gate (examples/nginx-gate/README.md).
 ]],
   me = [[
-usage: genesys-tokens me [--json] [options]
+usage: genesys-tokens me [--json] [options]   (options: see genesys-tokens --help)
 
 Shows the token's organization, home organization, OAuth client and
 scopes (GET /api/v2/tokens/me, without resetting the idle timer).
   --json    the TokenInfo JSON as the API sent it     GENESYS_TOKENS_JSON=1
 ]],
   verify = [[
-usage: genesys-tokens verify [options]
+usage: genesys-tokens verify [options]   (options: see genesys-tokens --help)
 
 Checks the token (HEAD /api/v2/tokens/me): prints "valid" and exits 0,
 or "invalid" and exits 1 (the API said 401). When it cannot tell (no
 answer, a timeout, a server error, a rate limit), it says why and exits 4.
 ]],
   ["revoke-me"] = [[
-usage: genesys-tokens revoke-me [options]
+usage: genesys-tokens revoke-me [options]   (options: see genesys-tokens --help)
 
 Logs this token out (DELETE /api/v2/tokens/me).
 ]],
   revoke = [[
 usage: genesys-tokens revoke USER_ID... [options]
-       genesys-tokens revoke --file FILE [options]
+       genesys-tokens revoke --file FILE [options]   (options: see genesys-tokens --help)
 
 Ends every session of each user (DELETE /api/v2/tokens/{userId}), many
 at once, at the platform's rate limit.
@@ -116,14 +119,19 @@ a line every few seconds otherwise. If the report cannot be written (a
 full disk), nothing new starts, what is in flight finishes and is listed
 on stderr, and it exits 5. Ctrl-C (or SIGTERM) stops at once: requests in
 flight are abandoned and reported as not revoked, the report is flushed,
-and it exits 130 (143); run again with --resume to go on.
+and it exits 130 (143); run again with --resume to go on. Repeated ids
+are revoked once.
 ]],
   timeout = [[
 usage: genesys-tokens timeout get [--json] [options]
        genesys-tokens timeout set --seconds N [--enable|--disable] [options]
 
 Reads or sets the organization's idle-token timeout
-(GET/PUT /api/v2/tokens/timeout; 300 to 28800 seconds).
+(GET/PUT /api/v2/tokens/timeout). Options: see genesys-tokens --help.
+  --json        (get) the JSON as the API sent it       GENESYS_TOKENS_JSON=1
+  --seconds N   (set) 300 to 28800                      GENESYS_TOKENS_SECONDS
+  --enable      (set) turn the timeout on               GENESYS_TOKENS_ENABLE=1
+  --disable     (set) turn it off                       GENESYS_TOKENS_DISABLE=1
 ]],
 }
 
@@ -141,7 +149,7 @@ local function say(...) io.stdout:write(scrub(...), "\n") end
 
 local function complain(...)
   if bar_open then io.stderr:write("\n") bar_open = false end
-  io.stderr:write("genesys-tokens: ", scrub(...):gsub("[\r\n]+", " "), "\n")
+  io.stderr:write("genesys-tokens: ", ids_input.visible(scrub(...):gsub("[\r\n]+", " ")), "\n")
 end
 
 local function usage_error(message, command)
@@ -149,9 +157,11 @@ local function usage_error(message, command)
   return EXIT.usage
 end
 
--- A library error or misuse message without its Lua position.
+-- A library error or misuse message without its Lua position, its
+-- option names spelled as the command's flags.
 local function bare(message)
-  return (tostring(message):gsub("^[^:]*:%d+: ", ""):gsub("^genesys%.tokens: ", ""))
+  local text = tostring(message):gsub("^[^:]*:%d+: ", ""):gsub("^genesys%.tokens: ", "")
+  return flags.spelled_as_flags(text)
 end
 
 local function is_misuse(e)
@@ -160,9 +170,13 @@ end
 
 ---------------------------------------------------------------- commands
 
+-- What the server sent, shown so that it cannot pose as our output (no
+-- control sequence, line break or direction override).
+local function shown(v) return ids_input.visible(tostring(v)) end
+
 local function entity(e)
   if not e then return "(none)" end
-  return ("%s (%s)"):format(e.name or "?", e.id or "?")
+  return ("%s (%s)"):format(shown(e.name or "?"), shown(e.id or "?"))
 end
 
 local function cmd_me(c, o)
@@ -178,14 +192,15 @@ local function cmd_me(c, o)
   say("Organization:       ", entity(info.organization))
   say("Home organization:  ", entity(info.homeOrganization))
   if info.clonedUser then
-    say("Cloned from user:   ", tostring(info.clonedUser.id), " in organization ",
-      tostring(info.clonedUser.organization and info.clonedUser.organization.id))
+    say("Cloned from user:   ", shown(info.clonedUser.id), " in organization ",
+      shown(info.clonedUser.organization and info.clonedUser.organization.id))
   end
   say("OAuth client:       ", entity(client))
-  say("  grant type:       ", client.authorizedGrantType or "?")
-  local scopes = info.authorizedScope or {}
+  say("  grant type:       ", shown(client.authorizedGrantType or "?"))
+  local scopes = {}
+  for i, scope in ipairs(info.authorizedScope or {}) do scopes[i] = shown(scope) end
   say("Scopes:             ", #scopes > 0 and table.concat(scopes, ", ") or "(none)")
-  if info.dateTokenIdles then say("Token idles at:     ", info.dateTokenIdles) end
+  if info.dateTokenIdles then say("Token idles at:     ", shown(info.dateTokenIdles)) end
   return EXIT.ok
 end
 
@@ -208,8 +223,10 @@ local function show_timeout(t)
   say("Idle token timeout: ", t.enableIdleTokenTimeout and "enabled" or "disabled", ", ",
     tostring(t.idleTokenTimeoutSeconds or "?"), " s")
   for _, b in ipairs(t.inactivityTimeoutGroupBundles or {}) do
-    say(("  priority %s: %s s for groups %s"):format(tostring(b.priority), tostring(b.timeoutSeconds),
-      table.concat(b.groups or {}, ", ")))
+    local groups = {}
+    for i, g in ipairs(b.groups or {}) do groups[i] = shown(g) end
+    say(("  priority %s: %s s for groups %s"):format(shown(b.priority), shown(b.timeoutSeconds),
+      table.concat(groups, ", ")))
   end
 end
 
@@ -226,13 +243,22 @@ local function cmd_timeout_get(c, o)
   return EXIT.ok
 end
 
-local function cmd_timeout_set(c, o)
+-- The idle-token timeout the platform accepts, in seconds.
+local TIMEOUT_MIN, TIMEOUT_MAX = 300, 28800
+
+local function cmd_timeout_set(c, o, _, source)
   local seconds = type(o.seconds) == "string" and o.seconds:match("^%d%d?%d?%d?%d?%d?%d?%d?%d?$")
-  if not seconds then
-    return usage_error("timeout set needs --seconds N, a whole number of seconds (300 to 28800)", "timeout")
+  seconds = seconds and math.floor(tonumber(seconds))
+  if not seconds or seconds < TIMEOUT_MIN or seconds > TIMEOUT_MAX then
+    return usage_error(("timeout set needs %s N, a whole number of seconds from %d to %d"):format(
+      flags.named("seconds", source), TIMEOUT_MIN, TIMEOUT_MAX), "timeout")
   end
-  if o.enable and o.disable then return usage_error("--enable and --disable together", "timeout") end
-  local body = { idleTokenTimeoutSeconds = math.floor(tonumber(seconds)) }
+  if o.enable and o.disable then
+    -- A flag wins over its variable; both as flags is a mistake.
+    if source.enable == source.disable then return usage_error("--enable and --disable together", "timeout") end
+    if source.enable == "env" then o.enable = nil else o.disable = nil end
+  end
+  local body = { idleTokenTimeoutSeconds = seconds }
   if o.enable then body.enableIdleTokenTimeout = true end
   if o.disable then body.enableIdleTokenTimeout = false end
   local t, err = c:set_idle_timeout(body)
@@ -265,20 +291,24 @@ local function progress_display(quiet)
     local final = done == total
     if not final and t - last_draw < (tty and 0.1 or 2) then return end
     last_draw = t
-    local rate = done / math.max(t - start, 1e-6)
-    local eta = rate > 0 and (total - done) / rate or 0
+    -- A rate (and an ETA) from less than a second would be noise.
+    local elapsed = t - start
+    local rate = done / math.max(elapsed, 1e-6)
+    local known = elapsed >= 1 or final
+    local speed = known and ("%.1f/s"):format(rate) or "--/s"
+    local eta = known and clock(rate > 0 and (total - done) / rate or 0) or "-:--"
     local pct = total > 0 and math.floor(100 * done / total) or 100
     if tty then
       local width = 30
       local filled = total > 0 and math.floor(width * done / total) or width
-      io.stderr:write(("\r[%s%s] %d/%d %3d%% %6.1f/s ETA %s%s"):format(("#"):rep(filled),
-        ("."):rep(width - filled), done, total, pct, rate, clock(eta),
+      io.stderr:write(("\r[%s%s] %d/%d %3d%% %8s ETA %s%s"):format(("#"):rep(filled),
+        ("."):rep(width - filled), done, total, pct, speed, eta,
         failed > 0 and ("  %d failed"):format(failed) or ""))
       bar_open = not final
       if final then io.stderr:write("\n") end
     else
-      io.stderr:write(("revoke: %d/%d (%d%%) %.1f/s ETA %s, %d failed\n"):format(done, total, pct, rate,
-        clock(eta), failed))
+      io.stderr:write(("revoke: %d/%d (%d%%) %s ETA %s, %d failed\n"):format(done, total, pct, speed,
+        eta, failed))
     end
     io.stderr:flush()
   end
@@ -296,31 +326,51 @@ local function gather_ids(o, words)
   if o.file then
     local got, err = ids_input.read(o.file, list)
     if not got then return nil, "cannot read the ids: " .. tostring(err) end
+    if #list == 0 then return nil, "no user ids in " .. (o.file == "-" and "standard input" or o.file) end
   end
   if #list == 0 then return nil, "revoke needs user ids, or --file FILE" end
-  local send, refused = {}, {}
+  -- Each id once: a repeat shares the first one's outcome.
+  local send, refused, seen, repeats = {}, {}, {}, 0
   for _, id in ipairs(list) do
-    local shown, problem = ids_input.check(id)
-    if problem then
-      refused[#refused + 1] = { id = id, shown = shown,
-        err = errors.new { kind = "invalid", message = "user id contains " .. problem } }
+    if seen[id] then
+      repeats = repeats + 1
     else
-      send[#send + 1] = id
+      seen[id] = true
+      local escaped, problem = ids_input.check(id)
+      if problem then
+        refused[#refused + 1] = { id = id, shown = escaped,
+          err = errors.new { kind = "invalid", message = "user id contains " .. problem } }
+      else
+        send[#send + 1] = id
+      end
     end
   end
-  return send, refused
+  return send, refused, repeats
 end
 
-local function cmd_revoke(c, o, words)
-  local ids, refused = gather_ids(o, words)
+-- The report may be neither standard output nor the ids file it would
+-- then grow into.
+local function report_problem(o)
+  for _, key in ipairs { "report", "resume" } do
+    local path = o[key]
+    if path == "-" then return ("--%s needs a file: '-' (standard output) is not one"):format(key) end
+    if path and path == o.file then return ("--%s and --file name the same file"):format(key) end
+  end
+end
+
+local function cmd_revoke(c, o, words, source)
+  local problem = report_problem(o)
+  if problem then return usage_error(problem, "revoke") end
+  local ids, refused, repeats = gather_ids(o, words)
   if not ids then return usage_error(refused, "revoke") end
   local concurrency
   if o.concurrency then
     concurrency = tonumber(o.concurrency)
     if not concurrency or concurrency % 1 ~= 0 or concurrency < 1 or concurrency > 256 then
-      return usage_error("--concurrency must be a whole number from 1 to 256", "revoke")
+      return usage_error(flags.named("concurrency", source) .. " must be a whole number from 1 to 256", "revoke")
     end
   end
+  if repeats > 0 and not o.quiet then io.stderr:write(("revoke: %d repeated ids, each revoked once\n"):format(repeats)) end
 
   local report_path = o.report or o.resume
   if o.resume then
@@ -353,15 +403,15 @@ local function cmd_revoke(c, o, words)
   local function record(id, ok, err)
     done = done + 1
     if writer and not write_error then
-      local _, e = writer.write(report.line(id, ok, err))
+      local _, e = writer.write(scrub(report.line(id, ok, err)))
       write_error = e
-    elseif write_error then
-      unrecorded[#unrecorded + 1] = { id = id, ok = ok }
     end
+    if write_error then unrecorded[#unrecorded + 1] = { id = id, ok = ok } end
     show(done, total, ok)
     return not write_error
   end
-  for _, r in ipairs(refused) do record(r.id, false, r.err) end
+  -- A refused id is recorded as shown: its bytes may not be UTF-8.
+  for _, r in ipairs(refused) do record(r.shown, false, r.err) end
 
   local ran, results, err = true, { succeeded = 0, failed = 0, duplicates = 0, elapsed = 0 }, nil
   if #ids > 0 and not write_error then
@@ -381,31 +431,31 @@ local function cmd_revoke(c, o, words)
   end
   if not results then complain(bare(err)) return EXIT.failed end
 
-  local shown = 0
+  local listed = 0
   for _, r in ipairs(refused) do
-    if shown < 20 then complain("not revoked: \"", r.shown, "\": ", r.err.message) end
-    shown = shown + 1
+    if listed < 20 then complain("not revoked: \"", r.shown, "\": ", r.err.message) end
+    listed = listed + 1
   end
   for _, r in ipairs(results) do
     if not r.ok and not r.duplicate and not (write_error and r.err.kind == "stopped") then
-      if shown < 20 then complain("not revoked: ", tostring(r.id), ": ", bare(r.err)) end
-      shown = shown + 1
+      if listed < 20 then complain("not revoked: ", tostring(r.id), ": ", bare(r.err)) end
+      listed = listed + 1
     end
   end
-  if shown > 20 then complain(("... %d more failures%s"):format(shown - 20,
+  if listed > 20 then complain(("... %d more failures%s"):format(listed - 20,
     report_path and not write_error and (", see " .. report_path) or "")) end
 
   if write_error or not closed then
     for _, u in ipairs(unrecorded) do
-      complain("not in the report: ", u.ok and "revoked " or "not revoked ", tostring(u.id))
+      complain("not in the report: ", u.ok and "revoked " or "not revoked ", u.id)
     end
     local not_started = #results == 0 and #ids or 0
     for _, r in ipairs(results) do
       if not r.duplicate and not r.ok and r.err.kind == "stopped" then not_started = not_started + 1 end
     end
     complain("cannot write the report ", write_error or tostring(close_error), "; the run stopped: ",
-      tostring(results.succeeded), " revoked (", tostring(#unrecorded), " of them or their failures not in the",
-      " report, listed above), ", tostring(not_started), " not started")
+      tostring(results.succeeded), " revoked, ", tostring(#unrecorded), " outcomes not in the report (listed",
+      " above), ", tostring(not_started), " not started")
     return EXIT.output
   end
   local failed = results.failed + #refused
@@ -458,9 +508,17 @@ local function run(argv)
   secrets = flags.secrets(settings)
   local opts, problem = flags.client_options(settings, source)
   if not opts then return usage_error(problem) end
+  if opts.ca_file then
+    local f, err = io.open(opts.ca_file, "rb")
+    local readable = f and f:read(0)
+    if f then f:close() end
+    if not readable then
+      return usage_error("cannot read the CA file: " .. tostring(err or (opts.ca_file .. ": empty, or not a file")))
+    end
+  end
   local made, c = pcall(tokens.new, opts)
   if not made then return usage_error(bare(c)) end
-  local ran, code = pcall(handler, c, settings, words)
+  local ran, code = pcall(handler, c, settings, words, source)
   c:close()
   if not ran then error(code, 0) end
   return code
@@ -483,16 +541,23 @@ end
 -- SIGTERM and SIGHUP end it as Ctrl-C does (core.catch_signals). Returns
 -- the exit code.
 function cli.main(argv)
-  core.catch_signals()
-  local ran, code = pcall(run, argv or {})
+  local ran, code = pcall(function()
+    core.catch_signals("genesys-tokens", GRACE)
+    return run(argv or {})
+  end)
+  if ran then
+    local flushed, err
+    ran, flushed, err = pcall(io.stdout.flush, io.stdout)
+    if ran and not flushed and code == EXIT.ok then
+      complain("cannot write the output: ", tostring(err))
+      code = EXIT.output
+    elseif not ran then
+      code = flushed
+    end
+  end
   if not ran then
     ran, code = pcall(raised, code)
     if not ran then code = errors.interrupted(code) and 128 + (core.caught_signal() or 2) or EXIT.internal end
-  end
-  local flushed, err = io.stdout:flush()
-  if not flushed and code == EXIT.ok then
-    pcall(complain, "cannot write the output: ", tostring(err))
-    code = EXIT.output
   end
   return code
 end

@@ -177,6 +177,27 @@ function flags.client_options(s, source)
   return o
 end
 
+--- How to name the option `key` in a message: its flag, or its variable
+-- when that is where the value came from.
+function flags.named(key, source)
+  for _, o in ipairs(OPTIONS) do
+    if o[2] == key then return source and source[key] == "env" and o.env or o[1] end
+  end
+  return key
+end
+
+--- A library message with its option names spelled as flags
+-- ("allow_http = true" as --allow-http, "base_url" as --base-url).
+function flags.spelled_as_flags(text)
+  text = text:gsub("allow_http = true", "--allow-http")
+  for _, o in ipairs(OPTIONS) do
+    if o[2]:find("_", 1, true) then
+      text = text:gsub("%f[%w_]" .. o[2] .. "%f[^%w_]", o[1])
+    end
+  end
+  return text
+end
+
 --- The secrets among the settings (to be kept out of every output).
 function flags.secrets(s)
   local list = {}

@@ -6,12 +6,12 @@
 local ids = {}
 
 -- Code points that print as nothing, or as a plain space: C1 controls,
--- no-break and other spaces, zero-width and direction marks, variation
--- selectors, the BOM, tags. Ranges of [first, last].
+-- no-break and other spaces, zero-width and direction marks, the braille
+-- blank, variation selectors, the BOM, tags. Ranges of [first, last].
 local INVISIBLE = {
   { 0x80, 0xA0 }, { 0xAD, 0xAD }, { 0x34F, 0x34F }, { 0x61C, 0x61C }, { 0x115F, 0x1160 },
   { 0x17B4, 0x17B5 }, { 0x180B, 0x180F }, { 0x2000, 0x200F }, { 0x2028, 0x202F },
-  { 0x205F, 0x206F }, { 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xFE00, 0xFE0F },
+  { 0x205F, 0x206F }, { 0x2800, 0x2800 }, { 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xFE00, 0xFE0F },
   { 0xFEFF, 0xFEFF }, { 0xFFA0, 0xFFA0 }, { 0xFFF0, 0xFFFB }, { 0x1D173, 0x1D17A },
   { 0xE0000, 0xE0FFF },
 }
@@ -42,33 +42,43 @@ local function decode(s, i)
   return cp, n
 end
 
---- `id` with every character that would not read as itself escaped
--- (\t, \x01, \u{200B}, and \xFF for a byte that is not UTF-8), and what is
--- wrong with it (nil when nothing is).
-function ids.check(id)
+-- `text` with every character that would not read as itself escaped
+-- (\t, \x01, \u{200B}, and \xFF for a byte that is not UTF-8), and
+-- what is wrong with it (nil when nothing is). With `as_id`, a space is a
+-- problem and a backslash is doubled, so the escapes cannot be forged.
+local function escaped(text, as_id)
+  if not text:find("[^!-~]") and not text:find("\\", 1, true) then return text end -- visible ASCII
   local out, problem, i = {}, nil, 1
-  while i <= #id do
-    local cp, n = decode(id, i)
-    local ch = id:sub(i, i + (n or 1) - 1)
+  while i <= #text do
+    local cp, n = decode(text, i)
+    local ch = text:sub(i, i + (n or 1) - 1)
     if not cp then
-      out[#out + 1] = ("\\x%02X"):format(id:byte(i))
+      out[#out + 1] = ("\\x%02X"):format(text:byte(i))
       problem = problem or "bytes that are not UTF-8"
     elseif cp < 0x20 or cp == 0x7F then
       out[#out + 1] = cp == 9 and "\\t" or cp == 13 and "\\r" or ("\\x%02X"):format(cp)
       problem = problem or "a control character"
     elseif cp == 0x20 then
       out[#out + 1] = " "
-      problem = problem or "a space (one id a line)"
+      if as_id then problem = problem or "a space (one id a line)" end
     elseif invisible(cp) then
       out[#out + 1] = ("\\u{%04X}"):format(cp)
       problem = problem or ("an invisible character (U+%04X)"):format(cp)
     else
-      out[#out + 1] = ch == "\\" and "\\\\" or ch
+      out[#out + 1] = as_id and ch == "\\" and "\\\\" or ch
     end
     i = i + (n or 1)
   end
   return table.concat(out), problem
 end
+
+--- An id as it is shown (its invisible characters escaped), and what is
+-- wrong with it: nil when it reads as it would be sent.
+function ids.check(id) return escaped(id, true) end
+
+--- Text from elsewhere (a server's names, an error) made safe to print:
+-- no control sequence, direction override or invisible character.
+function ids.visible(text) return (escaped(text, false)) end
 
 --- The ids in the text of an ids file, in order: a leading BOM dropped,
 -- each line without its CR, blanks and comments ("# ..." on a line of its
