@@ -7,6 +7,7 @@
  * the API common to Lua 5.1-5.4 and LuaJIT, so no compat shim is needed. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep, sigaction */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -701,8 +702,10 @@ static void on_signal(int signo) {
 
 static void on_grace_over(int signo) {
   const char *m = grace_message[signal_caught == SIGINT ? 0 : signal_caught == SIGTERM ? 1 : 2];
+  struct pollfd err = {STDERR_FILENO, POLLOUT, 0};
   (void)signo;
-  if (write(STDERR_FILENO, m, strlen(m)) < 0) {
+  /* Only if it cannot block: stderr may be the pipe nobody reads. */
+  if (poll(&err, 1, 0) == 1 && (err.revents & POLLOUT) && write(STDERR_FILENO, m, strlen(m)) < 0) {
     /* nothing more to do: the exit below is what matters */
   }
   _exit(128 + signal_caught);
