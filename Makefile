@@ -32,6 +32,8 @@ BUILD   ?= build/$(LUA_VERSION)
 MODULE  := $(BUILD)/genesys/tokens/core.so
 SOURCES := src/gt_buffer.c src/gt_url.c src/gt_headers.c src/gt_transfer.c src/gt_client.c src/lua_core.c
 OBJECTS := $(SOURCES:src/%.c=$(BUILD)/obj/%.o)
+# The command's signal handling: a module of its own (process-wide state).
+SIGNALS_MODULE := $(BUILD)/genesys/tokens/cli/signals.so
 HEADERS := $(wildcard src/*.h)
 
 LUA_PATH_BUILD  := ./lua/?.lua;./lua/?/init.lua;./?.lua
@@ -39,7 +41,7 @@ LUA_CPATH_BUILD := ./$(BUILD)/?.so
 
 .PHONY: all deps test test-all lint spec demo docs install uninstall valgrind asan soak clean print bench-bulk
 
-all: $(MODULE)
+all: $(MODULE) $(SIGNALS_MODULE)
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -48,6 +50,10 @@ $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 $(MODULE): $(OBJECTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) -o $@ $(OBJECTS) $(CURL_LIBS) $(LDFLAGS)
+
+$(SIGNALS_MODULE): $(BUILD)/obj/lua_signals.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $< $(LDFLAGS)
 
 deps:
 	@sh tools/deps.sh
@@ -122,9 +128,10 @@ asan: deps
 soak: deps all
 	$(LUA) spec/bench/soak.lua
 
-install: $(MODULE)
-	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens
+install: $(MODULE) $(SIGNALS_MODULE)
+	install -d $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens/cli $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens
 	install -m 0755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens/core.so
+	install -m 0755 $(SIGNALS_MODULE) $(DESTDIR)$(LUA_LIBDIR)/genesys/tokens/cli/signals.so
 	install -m 0644 lua/genesys/tokens.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens.lua
 	install -m 0644 lua/genesys/tokens/*.lua $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/
 	install -d $(DESTDIR)$(LUA_SHAREDIR)/genesys/tokens/transport $(DESTDIR)$(BINDIR)

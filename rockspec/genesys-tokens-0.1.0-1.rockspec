@@ -43,6 +43,7 @@ build = {
     ["genesys.tokens.cli.flags"] = "lua/genesys/tokens/cli/flags.lua",
     ["genesys.tokens.cli.ids"] = "lua/genesys/tokens/cli/ids.lua",
     ["genesys.tokens.cli.report"] = "lua/genesys/tokens/cli/report.lua",
+    ["genesys.tokens.cli.signals"] = { sources = { "src/lua_signals.c" } },
     ["genesys.tokens.client"] = "lua/genesys/tokens/client.lua",
     ["genesys.tokens.errors"] = "lua/genesys/tokens/errors.lua",
     ["genesys.tokens.gate"] = "lua/genesys/tokens/gate.lua",

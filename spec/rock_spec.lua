@@ -144,15 +144,19 @@ describe("the rockspecs", function()
     assert.same(sorted_keys(specs[ROCKSPECS[1]].build.modules), sorted_keys(specs[ROCKSPECS[2]].build.modules))
   end)
 
-  it("build the core from every C file in src/, as the Makefile does", function()
+  it("build every C file in src/ into the core or the command's signals module, as the Makefile does", function()
     local sources = {}
     local p = assert(io.popen("ls src/*.c | LC_ALL=C sort"))
     for file in p:lines() do sources[#sources + 1] = file end
     p:close()
-    local listed = {}
-    for _, f in ipairs(specs[ROCKSPECS[1]].build.modules["genesys.tokens.core"].sources) do listed[#listed + 1] = f end
-    table.sort(listed)
-    assert.same(sources, listed)
+    for _, rockspec in ipairs(ROCKSPECS) do
+      local modules = specs[rockspec].build.modules
+      assert.same({ "src/lua_signals.c" }, modules["genesys.tokens.cli.signals"].sources)
+      local listed = { "src/lua_signals.c" }
+      for _, f in ipairs(modules["genesys.tokens.core"].sources) do listed[#listed + 1] = f end
+      table.sort(listed)
+      assert.same(sources, listed)
+    end
   end)
 end)
 

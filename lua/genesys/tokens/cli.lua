@@ -8,6 +8,7 @@ local errors = require "genesys.tokens.errors"
 local flags = require "genesys.tokens.cli.flags"
 local ids_input = require "genesys.tokens.cli.ids"
 local report = require "genesys.tokens.cli.report"
+local signals = require "genesys.tokens.cli.signals"
 local tokens = require "genesys.tokens"
 
 local cli = {}
@@ -26,7 +27,7 @@ cli.EXIT = {
 local EXIT = cli.EXIT
 local SIGNALS = { [1] = "SIGHUP", [2] = "SIGINT", [15] = "SIGTERM" }
 -- After a signal, the seconds it has to clean up (the report's last
--- records, the summary) before it ends anyway (core.catch_signals).
+-- records, the summary) before it ends anyway (signals.catch).
 local GRACE = 0.5
 
 local OPTIONS_HELP = [[
@@ -422,7 +423,7 @@ local function cmd_revoke(c, o, words, source)
   if writer then closed, close_error = writer.close() end
   if not ran then
     if not errors.interrupted(results) then error(results, 0) end
-    local signo = core.caught_signal() or 2
+    local signo = signals.caught() or 2
     complain("interrupted by ", SIGNALS[signo] or ("signal " .. signo),
       ": requests in flight were abandoned and reported as not revoked",
       report_path and ("; the report is in " .. report_path .. ": run again with --resume " .. report_path) or "",
@@ -528,7 +529,7 @@ end
 -- of the library (a usage error), or a bug.
 local function raised(e)
   if errors.interrupted(e) then
-    local signo = core.caught_signal() or 2
+    local signo = signals.caught() or 2
     complain("interrupted by ", SIGNALS[signo] or ("signal " .. signo))
     return 128 + signo
   end
@@ -538,11 +539,11 @@ local function raised(e)
 end
 
 --- Runs the command line `argv` (a list of strings) as a program: SIGINT,
--- SIGTERM and SIGHUP end it as Ctrl-C does (core.catch_signals). Returns
+-- SIGTERM and SIGHUP end it as Ctrl-C does (signals.catch). Returns
 -- the exit code.
 function cli.main(argv)
   local ran, code = pcall(function()
-    core.catch_signals("genesys-tokens", GRACE)
+    signals.catch("genesys-tokens", GRACE)
     return run(argv or {})
   end)
   if ran then
@@ -557,7 +558,7 @@ function cli.main(argv)
   end
   if not ran then
     ran, code = pcall(raised, code)
-    if not ran then code = errors.interrupted(code) and 128 + (core.caught_signal() or 2) or EXIT.internal end
+    if not ran then code = errors.interrupted(code) and 128 + (signals.caught() or 2) or EXIT.internal end
   end
   return code
 end
