@@ -387,8 +387,8 @@ static gt_bulk *begin_bulk_call(lua_State *L, bulk_box **out) {
   return box->bulk;
 }
 
-static int end_bulk_call(lua_State *L, bulk_box *box, push_job *job) {
-  int status = push_protected(L, job);
+/* Ends a bulk call whose push gave `status` (0, or an error on top). */
+static int close_bulk_call(lua_State *L, bulk_box *box, int status) {
   box->in_call = 0;
   if (box->close_pending) {
     gt_bulk_free(box->bulk);
@@ -398,6 +398,10 @@ static int end_bulk_call(lua_State *L, bulk_box *box, push_job *job) {
   if (status != 0)
     return lua_error(L);
   return 1;
+}
+
+static int end_bulk_call(lua_State *L, bulk_box *box, push_job *job) {
+  return close_bulk_call(L, box, push_protected(L, job));
 }
 
 static gt_bulk *check_bulk(lua_State *L) {
@@ -485,8 +489,7 @@ static int push_finished(lua_State *L, void *arg) {
     lua_rawseti(L, -2, 2);
     lua_rawseti(L, -2, i + 1);
   }
-  gt_bulk_release(b); /* only once all of them are in the table */
-  return 1;
+  return 1; /* bulk_poll releases them once the push has returned */
 }
 
 /* bulk:poll(timeout_seconds) -> { {tag, result}, ... } of what finished,
@@ -497,7 +500,7 @@ static int bulk_poll(lua_State *L) {
   gt_bulk *b = begin_bulk_call(L, &box);
   finished_list list;
   push_job job;
-  int ms = 0;
+  int ms = 0, status;
   if (timeout > 60) /* clamped before the conversion: 1e300 has no int */
     timeout = 60;
   if (timeout > 0)
@@ -510,7 +513,14 @@ static int bulk_poll(lua_State *L) {
   }
   job.push = push_finished;
   job.arg = &list;
-  return end_bulk_call(L, box, &job);
+  /* The results are released only when the whole list has come back from
+   * the protected push: a finalizer can raise even as the push returns
+   * (Lua 5.1 steps the collector there), and then the next poll gives
+   * them again instead of losing them. */
+  status = push_protected(L, &job);
+  if (status == 0)
+    gt_bulk_release(b);
+  return close_bulk_call(L, box, status);
 }
 
 static int bulk_in_flight(lua_State *L) {
