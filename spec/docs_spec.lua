@@ -11,15 +11,8 @@ local function capture(command)
   return out:gsub("exit=%d+%s*$", ""), tonumber(out:match("exit=(%d+)%s*$"))
 end
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local nginx = require "spec.support.nginx"
+local q, read = nginx.q, nginx.read_file
 
 -- The anchors LDoc writes for documented items: <a name = "me"></a>.
 local function anchors(html)

@@ -80,7 +80,6 @@ local function unknown_option(arg, position)
   if #name <= 20 and name:match("^%-%-?[a-z][a-z-]*$") then return "unknown option " .. name end
   return ("argument %d is not an option this command knows"):format(position)
 end
-flags.unknown_option = unknown_option
 
 --- Parses argv: returns the options given ({ key = value or true }), the
 -- words (command, subcommand, user ids), or nil and a usage message.
